@@ -1,0 +1,73 @@
+"""Shared fixtures: a tiny knowledge-graph pack written by the test session itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from celltosg.kg import KnowledgeGraph, write_pack
+
+TINY_N_GENES = 40
+TINY_N_PROTEINS = 34  # genes 0..33 have a protein; 34..39 are RNA only
+
+
+def make_tiny_pack(out_dir, *, n_genes: int = TINY_N_GENES, n_proteins: int = TINY_N_PROTEINS, seed: int = 0):
+    """Write a small but realistic pack: symbols GENE0.., a PPI ring plus random chords, L->R pairs."""
+    rng = np.random.default_rng(seed)
+    symbols = [f"GENE{i}" for i in range(n_genes)]
+    rna = pd.DataFrame({
+        "node_id": [f"RNA:{1000 + i}" for i in range(n_genes)],
+        "type": "rna",
+        "symbol": symbols,
+        "entrez": [str(1000 + i) for i in range(n_genes)],
+        "ensembl_gene": [f"ENSG{i:011d}" for i in range(n_genes)],
+        "uniprot": "",
+        "full_name": [f"gene number {i}" for i in range(n_genes)],
+        "aliases": [f"ALIAS{i}|OLD{i}" for i in range(n_genes)],
+        "has_go_text": [i % 3 != 0 for i in range(n_genes)],
+    })
+    rna["text"] = [f"{s}: gene number {i}." + (" GO: signaling" if g else "")
+                   for i, (s, g) in enumerate(zip(symbols, rna["has_go_text"], strict=True))]
+    protein = rna.iloc[:n_proteins].copy()
+    protein["node_id"] = [f"PROTEIN:P{i:05d}" for i in range(n_proteins)]
+    protein["type"] = "protein"
+    protein["uniprot"] = [f"P{i:05d}" for i in range(n_proteins)]
+    nodes = pd.concat([rna, protein], ignore_index=True)
+    p0 = n_genes
+    internal = pd.DataFrame({"source": np.arange(n_proteins), "target": p0 + np.arange(n_proteins),
+                             "kind": "internal", "weight": 1.0, "provenance": "tiny"})
+    ring = [(i, (i + 1) % n_proteins) for i in range(n_proteins)]
+    chords = {tuple(sorted(rng.choice(n_proteins, 2, replace=False))) for _ in range(2 * n_proteins)}
+    pairs = sorted({tuple(sorted(p)) for p in ring} | chords)
+    ppi = pd.DataFrame({"source": [p0 + a for a, _ in pairs], "target": [p0 + b for _, b in pairs],
+                        "kind": "ppi", "weight": rng.uniform(0.2, 1.0, len(pairs)), "provenance": "tiny"})
+    lr = pd.DataFrame({"source": p0 + np.array([0, 1, 2, 3]), "target": p0 + np.array([10, 11, 12, 13]),
+                       "kind": "ligand_receptor", "weight": 1.0, "provenance": "tiny"})
+    edges = pd.concat([internal, ppi, lr], ignore_index=True)
+    alphabet = np.array(list("ACDEFGHIKLMNPQRSTVWY"))
+    sequences = pd.DataFrame({
+        "node_index": p0 + np.arange(0, n_proteins, 2),
+        "uniprot": [f"P{i:05d}" for i in range(0, n_proteins, 2)],
+        "sequence": ["".join(rng.choice(alphabet, 30 + i)) for i in range(0, n_proteins, 2)],
+    })
+    genesets = pd.DataFrame(
+        [("GO_BP", "GO:0000001", "signaling A", s) for s in symbols[:10]]
+        + [("GO_BP", "GO:0000002", "signaling B", s) for s in symbols[5:20]]
+        + [("GO_CC", "GO:0000003", "membrane", s) for s in symbols[::2]]
+        + [("KEGG", "04010", "04010", s) for s in symbols[20:30]],
+        columns=["collection", "term_id", "term_name", "symbol"])
+    sources = [{"name": "tiny", "version": "1", "license": "CC0"}]
+    return write_pack(out_dir, nodes, edges, sequences, genesets, sources, name="tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_kg_dir(tmp_path_factory):
+    """Directory of a tiny pack (40 RNA, 34 protein nodes)."""
+    return make_tiny_pack(tmp_path_factory.mktemp("kg") / "tiny")
+
+
+@pytest.fixture()
+def tiny_kg(tiny_kg_dir):
+    """A freshly loaded tiny KnowledgeGraph."""
+    return KnowledgeGraph.load(tiny_kg_dir)
