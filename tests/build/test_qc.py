@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+
+from celltosg.build._qc import QCReport, run_qc
+from celltosg.errors import MalformedInputError
+
+
+def _toy() -> ad.AnnData:
+    """6 cells x 8 genes (2 mitochondrial); per-cell detected genes and mito share chosen by hand."""
+    genes = ["MT-CO1", "MT-ND1", "A", "B", "C", "D", "E", "RARE"]
+    X = np.array(
+        [
+            [1, 0, 5, 5, 5, 5, 0, 0],  # 5 genes, mito 1/21
+            [0, 0, 1, 1, 1, 1, 1, 0],  # 5 genes, mito 0
+            [9, 9, 1, 1, 1, 0, 0, 0],  # 5 genes, mito 18/21 -> removed by mito
+            [0, 0, 3, 0, 0, 0, 0, 1],  # 2 genes -> removed by min_genes (RARE only seen here)
+            [2, 0, 2, 2, 2, 2, 0, 0],  # 5 genes, mito 2/10 = 0.2 exactly -> kept (not above)
+            [0, 0, 2, 2, 2, 2, 2, 0],  # 5 genes
+        ],
+        dtype=np.float32,
+    )
+    return ad.AnnData(sp.csr_matrix(X), obs=pd.DataFrame(index=[f"c{i}" for i in range(6)]),
+                      var=pd.DataFrame(index=genes))
+
+
+def test_run_qc_counts_removed_cells_and_genes_by_hand():
+    out, report = run_qc(_toy(), min_genes=3, min_cells=2, max_mito_fraction=0.2)
+    assert list(out.obs_names) == ["c0", "c1", "c4", "c5"]
+    # In the 4 kept cells: MT-CO1 seen in 2 cells, MT-ND1 in 0, E in 2, RARE in 0.
+    assert list(out.var_names) == ["MT-CO1", "A", "B", "C", "D", "E"]
+    assert report == QCReport(n_cells_in=6, n_cells_out=4, removed_min_genes=1, removed_mito=1,
+                              n_genes_in=8, n_genes_out=6)
+    assert report.as_dict()["removed_mito"] == 1
+    np.testing.assert_allclose(out.obs["pct_counts_mt"].to_numpy(), [100 / 21, 0, 20, 0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad", [np.nan, -1.0, np.inf])
+def test_run_qc_rejects_non_counts_naming_the_cell(bad):
+    adata = _toy()
+    X = adata.X.toarray()
+    X[4, 2] = bad
+    adata.X = sp.csr_matrix(X)
+    with pytest.raises(MalformedInputError, match=r"donor7\.h5ad.*c4"):
+        run_qc(adata, where="donor7.h5ad")
+    adata.X = X
+    with pytest.raises(MalformedInputError, match="c4"):
+        run_qc(adata)
