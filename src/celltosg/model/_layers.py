@@ -1,0 +1,169 @@
+"""Shared-topology graph convolutions: every layer takes ``x`` (B, N, F) and one graph for all cells.
+
+The graph is a :class:`SharedGraph` (adjacencies cached across calls) or a raw ``edge_index`` (2, E).
+Parameter names follow PyTorch Geometric's ``GCNConv``, ``GINConv`` and ``GATConv`` so weights can be
+copied between them (the equivalence tests do).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from celltosg.model._sparse import SharedGraph
+
+GraphLike = SharedGraph | torch.Tensor
+
+
+class SharedGCNConv(nn.Module):
+    """GCN layer: ``out = D^-1/2 (A + I) D^-1/2 (x W^T) + b``, one sparse product with B*F columns.
+
+    Parameters
+    ----------
+    in_channels, out_channels
+        Feature sizes F_in, F_out.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, bias: bool = True):
+        super().__init__()
+        self.lin = nn.Linear(in_channels, out_channels, bias=False)
+        self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        nn.init.xavier_uniform_(self.lin.weight)
+
+    def forward(self, x: torch.Tensor, graph: GraphLike) -> torch.Tensor:
+        """``x`` (B, N, F_in) -> (B, N, F_out)."""
+        graph = SharedGraph.of(graph, x.shape[1])
+        out = graph.propagate(self.lin(x), "gcn")
+        return out + self.bias if self.bias is not None else out
+
+
+class SharedGINConv(nn.Module):
+    """GIN layer: ``out_j = mlp((1 + eps) x_j + sum_{i -> j} x_i)``.
+
+    Parameters
+    ----------
+    mlp
+        Module applied to the last dimension of (B, N, F).
+    eps
+        Initial epsilon; learned when ``train_eps``.
+    """
+
+    def __init__(self, mlp: nn.Module, eps: float = 0.0, train_eps: bool = False):
+        super().__init__()
+        self.nn = mlp
+        eps_tensor = torch.tensor([float(eps)])
+        if train_eps:
+            self.eps = nn.Parameter(eps_tensor)
+        else:
+            self.register_buffer("eps", eps_tensor)
+
+    def forward(self, x: torch.Tensor, graph: GraphLike) -> torch.Tensor:
+        """``x`` (B, N, F) -> (B, N, F_out of the mlp)."""
+        graph = SharedGraph.of(graph, x.shape[1])
+        return self.nn((1 + self.eps) * x + graph.propagate(x, "sum"))
+
+
+class _AttentionBase(nn.Module):
+    """Linear projection to ``heads`` x ``out_channels`` and the concat/mean head merge with bias."""
+
+    def __init__(self, in_channels: int, out_channels: int, heads: int, concat: bool, bias: bool):
+        super().__init__()
+        self.heads, self.out_channels, self.concat = heads, out_channels, concat
+        self.lin = nn.Linear(in_channels, heads * out_channels, bias=False)
+        width = heads * out_channels if concat else out_channels
+        self.bias = nn.Parameter(torch.zeros(width)) if bias else None
+        nn.init.xavier_uniform_(self.lin.weight)
+
+    def _project(self, x: torch.Tensor) -> torch.Tensor:
+        batch, n, _ = x.shape
+        return self.lin(x).view(batch, n, self.heads, self.out_channels)
+
+    def _merge(self, out: torch.Tensor) -> torch.Tensor:
+        """(B, N, H, C) -> (B, N, H*C) or (B, N, C), plus bias."""
+        out = out.flatten(2) if self.concat else out.mean(2)
+        return out + self.bias if self.bias is not None else out
+
+
+class SourceAttentionConv(_AttentionBase):
+    """Multi-head attention scored by the source node, computed as one sparse product per layer.
+
+    ``alpha_ij = exp(s_i) / sum_{k in N(j)} exp(s_k)`` with ``s_i = a_h . h_i`` per cell ``b`` and head
+    ``h`` (``h_i = W x_i``), over incoming edges plus one self loop per node; ``out_j = sum_i alpha_ij h_i``.
+    Because the score depends on the source only, numerator and denominator are ``A @ [w * h, w]`` with
+    ``w = exp(s - max)``: a single sparse product over an (N, B*H*(C+1)) matrix, no per-edge per-cell
+    tensor. Coefficients still differ per cell and per edge (they depend on each cell's values).
+
+    Stability: the shift is the maximum score per cell and head over all nodes (exact, since it cancels).
+    Attention dropout is not offered: it would need a per-edge per-cell tensor.
+
+    Parameters
+    ----------
+    in_channels, out_channels
+        Input width F and per-head width C.
+    heads
+        Number of heads H; ``concat`` gives (B, N, H*C), else the mean over heads (B, N, C).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, heads: int = 1, concat: bool = True,
+                 bias: bool = True):
+        super().__init__(in_channels, out_channels, heads, concat, bias)
+        self.att = nn.Parameter(torch.empty(1, 1, heads, out_channels))
+        nn.init.uniform_(self.att, -1 / math.sqrt(out_channels), 1 / math.sqrt(out_channels))
+
+    def forward(self, x: torch.Tensor, graph: GraphLike, return_attention: bool = False):
+        """``x`` (B, N, F) -> (B, N, H*C) [and alpha (B, E, H) over the graph's given edges]."""
+        graph = SharedGraph.of(graph, x.shape[1])
+        h = self._project(x)
+        score = (h * self.att).sum(-1)
+        weight = torch.exp(score - score.amax(1, keepdim=True).detach())
+        payload = torch.cat([h * weight.unsqueeze(-1), weight.unsqueeze(-1)], -1)
+        batch, n = x.shape[:2]
+        summed = graph.propagate(payload.view(batch, n, -1), "sum_self_loops").view(payload.shape)
+        denominator = summed[..., -1].clamp_min(torch.finfo(x.dtype).tiny)
+        out = self._merge(summed[..., :-1] / denominator.unsqueeze(-1))
+        if not return_attention:
+            return out
+        src, dst = graph.edge_index.to(x.device)
+        return out, weight[:, src] / denominator[:, dst]
+
+
+class SharedGATConv(_AttentionBase):
+    """Exact GAT (Velickovic et al.) over the shared edge list, for comparison with the source-scored form.
+
+    ``e_ij = LeakyReLU(a_src . h_i + a_dst . h_j)``, softmax over incoming edges plus one self loop per
+    node. The work and memory are per edge per cell (E x B x H x C), as in PyG's ``GATConv``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, heads: int = 1, concat: bool = True,
+                 negative_slope: float = 0.2, bias: bool = True):
+        super().__init__(in_channels, out_channels, heads, concat, bias)
+        self.negative_slope = negative_slope
+        self.att_src = nn.Parameter(torch.empty(1, heads, out_channels))
+        self.att_dst = nn.Parameter(torch.empty(1, heads, out_channels))
+        nn.init.xavier_uniform_(self.att_src)
+        nn.init.xavier_uniform_(self.att_dst)
+
+    def _logits(self, a_src, a_dst, src, dst):
+        return nn.functional.leaky_relu(a_src[src] + a_dst[dst], self.negative_slope)
+
+    def forward(self, x: torch.Tensor, graph: GraphLike, return_attention: bool = False):
+        """``x`` (B, N, F) -> (B, N, H*C) [and alpha (B, E, H) over the graph's given edges]."""
+        graph = SharedGraph.of(graph, x.shape[1])
+        h = self._project(x).transpose(0, 1)  # (N, B, H, C)
+        a_src, a_dst = (h * self.att_src).sum(-1), (h * self.att_dst).sum(-1)  # (N, B, H)
+        src, dst = graph.edges_with_self_loops(x.device)
+        logits = self._logits(a_src, a_dst, src, dst)  # (E', B, H)
+        index = dst.view(-1, 1, 1).expand_as(logits)
+        shift = torch.full_like(a_dst, -torch.inf).scatter_reduce(0, index, logits.detach(), "amax")
+        exp = torch.exp(logits - shift[dst])
+        denominator = torch.zeros_like(a_dst).index_add(0, dst, exp)
+        alpha = exp / denominator[dst]
+        out = torch.zeros_like(h).index_add(0, dst, h[src] * alpha.unsqueeze(-1))
+        out = self._merge(out.transpose(0, 1))
+        if not return_attention:
+            return out
+        given_src, given_dst = graph.edge_index.to(x.device)
+        given = torch.exp(self._logits(a_src, a_dst, given_src, given_dst) - shift[given_dst])
+        return out, (given / denominator[given_dst]).transpose(0, 1)
