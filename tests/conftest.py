@@ -71,3 +71,62 @@ def tiny_kg_dir(tmp_path_factory):
 def tiny_kg(tiny_kg_dir):
     """A freshly loaded tiny KnowledgeGraph."""
     return KnowledgeGraph.load(tiny_kg_dir)
+
+
+# --------------------------------------------------------------------------- TOSG store (store engineer)
+TINY_STORE_DONORS = 8
+TINY_STORE_CELL_TYPES = ("T cell", "B cell", "monocyte")
+
+
+def make_tiny_store(path, kg, *, metacells_per_group: int = 10, seed: int = 0, shard_size: int = 64,
+                    chunk_rows: int = 16):
+    """Write a small store over ``kg``: 8 donors (2 datasets, lung / blood, normal / asthma, both sexes)
+    x 3 cell types x ``metacells_per_group`` meta-cells of Poisson counts with cell-type programmes and an
+    asthma effect on genes 0..4. Returns ``(TOSGStore, X)`` with X the exact counts (n, kg.n_rna)."""
+    from celltosg.store import create_store
+
+    rng = np.random.default_rng(seed)
+    stages = ("adult", "middle aged", "young adult", "aged")
+    rows, blocks = [], []
+    base = rng.gamma(1.0, 2.0, kg.n_rna)
+    for d in range(TINY_STORE_DONORS):
+        disease = "asthma" if d % 2 else "normal"
+        for c, cell_type in enumerate(TINY_STORE_CELL_TYPES):
+            size = rng.integers(5, 40, metacells_per_group)
+            rate = base.copy()
+            rate[c * 10:(c + 1) * 10] *= 4.0
+            if disease == "asthma":
+                rate[:5] *= 3.0
+            blocks.append(rng.poisson(size[:, None] * rate[None, :] / 5.0))
+            for m in range(metacells_per_group):
+                cell_id = f"ds{d % 2}:donor{d}:{cell_type}:{m}"
+                rows.append({
+                    "cell_id": cell_id, "n_raw_cells": int(size[m]),
+                    "raw_cells": ";".join(f"{cell_id}:r{k}" for k in range(size[m])),
+                    "dataset_id": f"ds{d % 2}", "donor_id": f"donor{d}", "source": "CellxGene",
+                    "tissue": "lung" if d < 4 else "blood", "tissue_general": "lung" if d < 4 else "blood",
+                    "disease": disease, "disease_raw": disease, "cell_type": cell_type,
+                    "cell_type_raw": cell_type, "sex": "female" if d % 4 < 2 else "male",
+                    "sex_normalized": "female" if d % 4 < 2 else "male",
+                    "development_stage_category": stages[d % 4],
+                    "development_stage_numeric_age": float(30 + 10 * (d % 4)),
+                    "assay": "10x 3' v3", "suspension_type": "cell",
+                })
+    X = np.concatenate(blocks).astype(np.int64)
+    store = create_store(path, X, pd.DataFrame(rows), kg, shard_size=shard_size, chunk_rows=chunk_rows)
+    return store, X
+
+
+@pytest.fixture(scope="session")
+def tiny_store_data(tiny_kg_dir, tmp_path_factory):
+    """(store directory, exact counts X (240, 40)) of the session's tiny store."""
+    store, X = make_tiny_store(tmp_path_factory.mktemp("store") / "tiny", KnowledgeGraph.load(tiny_kg_dir))
+    return store.root, X
+
+
+@pytest.fixture()
+def tiny_store(tiny_store_data):
+    """A freshly opened tiny TOSGStore (240 meta-cells x 40 RNA nodes, 4 shards, 16-row chunks)."""
+    from celltosg.store import TOSGStore
+
+    return TOSGStore.open(tiny_store_data[0])

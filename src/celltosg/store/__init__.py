@@ -1,0 +1,37 @@
+"""The TOSG store: sharded, compressed meta-cell expression with obs / var tables and a manifest."""
+
+from celltosg.store._format import (
+    DEFAULT_CHUNK_ROWS,
+    DEFAULT_SHARD_ROWS,
+    SCHEMA_VERSION,
+    shard_path,
+    var_frame,
+)
+from celltosg.store._manifest import kg_reference, new_manifest, read_manifest, write_manifest
+from celltosg.store._reader import TOSGStore
+from celltosg.store._shard import open_shard_x, read_shard_obs, write_shard
+from celltosg.store._verify import store_info, verify_store
+from celltosg.store._writer import create_store, finalize_store, prepare_obs, safe_name, write_shards
+
+__all__ = [
+    "DEFAULT_CHUNK_ROWS",
+    "DEFAULT_SHARD_ROWS",
+    "SCHEMA_VERSION",
+    "TOSGStore",
+    "create_store",
+    "finalize_store",
+    "kg_reference",
+    "new_manifest",
+    "open_shard_x",
+    "prepare_obs",
+    "read_manifest",
+    "read_shard_obs",
+    "safe_name",
+    "shard_path",
+    "store_info",
+    "var_frame",
+    "verify_store",
+    "write_manifest",
+    "write_shard",
+    "write_shards",
+]
