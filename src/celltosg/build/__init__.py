@@ -1,0 +1,50 @@
+"""Build TOSG stores: QC, counts from log-normalised data, metadata normalisation, meta-cells, gene
+mapping, the resumable (Dask) pipeline and the OmniCellTOSG importer."""
+
+from celltosg.build._counts import counts_from_lognorm
+from celltosg.build._mapping import MIN_MAPPING_RATE, PackGeneMap, map_adata_genes
+from celltosg.build._metadata import (
+    CELLXGENE_COLUMNS,
+    DEVELOPMENT_STAGE_CATEGORIES,
+    category_for_age,
+    development_stage_category,
+    normalize_disease,
+    normalize_metadata,
+    normalize_sex,
+    parse_age_years,
+    tidy_cell_type,
+    tissue_general,
+)
+from celltosg.build._pipeline import (
+    DEFAULT_METACELL_SIZE,
+    BuildOptions,
+    build_input,
+    build_store,
+    read_counts,
+)
+from celltosg.build._qc import QCReport, check_counts, run_qc
+
+__all__ = [
+    "CELLXGENE_COLUMNS",
+    "DEFAULT_METACELL_SIZE",
+    "DEVELOPMENT_STAGE_CATEGORIES",
+    "MIN_MAPPING_RATE",
+    "BuildOptions",
+    "PackGeneMap",
+    "QCReport",
+    "build_input",
+    "build_store",
+    "category_for_age",
+    "check_counts",
+    "counts_from_lognorm",
+    "development_stage_category",
+    "map_adata_genes",
+    "normalize_disease",
+    "normalize_metadata",
+    "normalize_sex",
+    "parse_age_years",
+    "read_counts",
+    "run_qc",
+    "tidy_cell_type",
+    "tissue_general",
+]

@@ -1,0 +1,313 @@
+"""``build_store``: h5ad files -> QC -> meta-cells -> gene mapping -> TOSG store, resumable, on Dask.
+
+Each input file is one task (:func:`build_input`): it reads the file, runs QC and meta-cells, maps genes
+and writes its own shards atomically, returning only a small record. The driver alone writes the
+manifest, once per finished input, so an interrupted build rerun with the same command skips finished
+inputs and redoes the rest (a half-written shard is never visible: shards are renamed into place).
+The final obs table orders inputs by path, so serial and distributed builds give identical stores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from celltosg.errors import MalformedInputError, StoreError
+from celltosg.progress import progress
+from celltosg.store import (
+    DEFAULT_CHUNK_ROWS,
+    DEFAULT_SHARD_ROWS,
+    finalize_store,
+    kg_reference,
+    new_manifest,
+    prepare_obs,
+    read_manifest,
+    safe_name,
+    var_frame,
+    write_manifest,
+    write_shards,
+)
+from celltosg.store._format import MANIFEST, SHARDS
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_METACELL_SIZE = 30
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    """Every option that shapes a build's output (recorded in the manifest under ``build``)."""
+
+    layer: str | None = None
+    use_raw: bool = False
+    lognorm: bool = False
+    obs_map: dict | None = None
+    min_genes: int = 200
+    min_cells: int = 3
+    max_mito_fraction: float = 0.2
+    metacell_method: str = "fast"
+    metacell_size: int = DEFAULT_METACELL_SIZE
+    seed: int = 0
+    shard_size: int = DEFAULT_SHARD_ROWS
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def input_key(path: Path) -> str:
+    """Identity of an input file: hash of its absolute path, size and modification time."""
+    stat = path.stat()
+    text = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_counts(path: Path, options: BuildOptions):
+    """Read one h5ad file into an AnnData whose X holds counts (cells x genes).
+
+    Counts come from ``options.layer``, ``.raw`` (``use_raw``) or X; log-normalised values are turned back
+    into counts with :func:`counts_from_lognorm` when ``lognorm`` is set.
+    """
+    import anndata as ad
+
+    from celltosg.build._counts import counts_from_lognorm
+
+    where = str(path)
+    try:
+        adata = ad.read_h5ad(path)
+    except Exception as error:  # h5py / anndata raise many types for damaged files
+        raise MalformedInputError(f"{where}: cannot be read as an h5ad file ({type(error).__name__}: {error}); "
+                                  "check that the file is complete and was written by anndata") from error
+    if options.layer is not None:
+        if options.layer not in adata.layers:
+            raise MalformedInputError(f"{where}: has no layer {options.layer!r}; its layers are "
+                                      f"{sorted(adata.layers)}. Pick one with --layer or drop the option")
+        adata = ad.AnnData(X=adata.layers[options.layer], obs=adata.obs, var=adata.var)
+    elif options.use_raw:
+        if adata.raw is None:
+            raise MalformedInputError(f"{where}: has no .raw; drop --use-raw or name a layer with --layer")
+        adata = ad.AnnData(X=adata.raw.X, obs=adata.obs, var=adata.raw.var)
+    if adata.n_obs == 0 or adata.n_vars == 0:
+        raise MalformedInputError(f"{where}: holds {adata.n_obs} cells x {adata.n_vars} genes; nothing to build")
+    if not adata.obs_names.is_unique:
+        adata.obs_names_make_unique()
+    if options.lognorm:
+        adata = counts_from_lognorm(adata, where=where)
+    return adata
+
+
+@lru_cache(maxsize=4)
+def _load_kg(reference: str, checksum: str):
+    from celltosg.kg import KnowledgeGraph
+
+    kg = KnowledgeGraph.load(reference)
+    if kg.checksum != checksum:
+        raise StoreError(f"pack {reference} has checksum {kg.checksum}, the build expects {checksum}; "
+                         "every worker must see the same pack")
+    return kg
+
+
+def build_input(path: str, out: str, kg_ref: str, kg_checksum: str, options: dict, *,
+                force_mapping: bool = False) -> dict:
+    """Process one input file and write its shards into store ``out`` (one Dask task).
+
+    Returns the input's manifest record: status, path, size, mtime_ns, shards (entries), n_cells_in,
+    n_metacells, qc (the QC report) and mapping (the gene-mapping report).
+    """
+    from celltosg.build._mapping import map_adata_genes
+    from celltosg.build._metacells import make_metacells
+    from celltosg.build._metadata import UNKNOWN, normalize_metadata
+    from celltosg.build._qc import run_qc
+
+    opts = BuildOptions(**options)
+    file = Path(path)
+    where, stem = str(file), safe_name(file.stem)
+    stat = file.stat()
+    kg = _load_kg(kg_ref, kg_checksum)
+    adata = read_counts(file, opts)
+    obs = normalize_metadata(adata.obs, opts.obs_map)
+    obs.loc[obs["dataset_id"] == UNKNOWN, "dataset_id"] = stem  # a file without dataset ids is one dataset
+    adata.obs = obs
+    mapping = map_adata_genes(adata, kg, force=force_mapping, where=where).report()
+    adata, qc = run_qc(adata, min_genes=opts.min_genes, min_cells=opts.min_cells,
+                       max_mito_fraction=opts.max_mito_fraction, where=where)
+    record = {"status": "done", "path": str(file.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+              "n_cells_in": qc.n_cells_in, "qc": qc.as_dict(), "mapping": mapping, "shards": [],
+              "n_metacells": 0}
+    if adata.n_obs == 0:
+        logger.warning("%s: no cell passed QC; the input adds nothing to the store", where)
+        return record
+    metacells = make_metacells(adata, method=opts.metacell_method, size=opts.metacell_size, seed=opts.seed)
+    X = map_adata_genes(metacells, kg, force=True, min_rate=0.0, where=where).apply(metacells.X)
+    cell_obs = metacells.obs.copy()
+    cell_obs.insert(0, "cell_id", [f"{stem}:{name}" for name in metacells.obs_names])
+    cell_obs = prepare_obs(cell_obs, where=where)
+    record["shards"] = write_shards(out, stem, X, cell_obs, var_frame(kg), shard_rows=opts.shard_size,
+                                    chunk_rows=opts.chunk_rows)
+    record["n_metacells"] = int(X.shape[0])
+    logger.info("%s: %d cells -> %d meta-cells in %d shard(s)", where, qc.n_cells_out, X.shape[0],
+                len(record["shards"]))
+    return record
+
+
+def _open_or_create(out: Path, kg, options: BuildOptions) -> dict:
+    """The manifest of a store under construction: resumed when compatible, else a fresh one."""
+    if (out / MANIFEST).is_file():
+        manifest = read_manifest(out)
+        if manifest["kg_checksum"] != kg.checksum:
+            raise StoreError(f"store {out} was built with pack checksum {manifest['kg_checksum']}, this build "
+                             f"uses {kg.checksum}; use the same pack or a new --out")
+        previous = manifest.get("build", {})
+        changed = {k: (previous.get(k), v) for k, v in options.as_dict().items() if previous.get(k) != v}
+        if changed:
+            details = ", ".join(f"{k}: store {old!r} vs now {new!r}" for k, (old, new) in changed.items())
+            raise StoreError(f"store {out} was built with other options ({details}); rerun with the store's "
+                             "options to resume or add inputs, or build into a new --out")
+        manifest["complete"] = False
+        return manifest
+    if out.exists() and any(out.iterdir()):
+        raise StoreError(f"{out} exists and is not a TOSG store; choose an empty or new --out directory")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = new_manifest(kg, chunk_rows=options.chunk_rows)
+    manifest["build"] = options.as_dict()
+    return manifest
+
+
+def _check_inputs(paths: list[Path], manifest: dict) -> None:
+    for path in paths:
+        if not path.is_file():
+            raise MalformedInputError(f"input {path} does not exist; check the path")
+        if path.suffix != ".h5ad":
+            raise MalformedInputError(f"input {path} is not an .h5ad file; convert it with anndata first")
+    stems: dict[str, str] = {}
+    recorded = [Path(r["path"]) for r in manifest["inputs"].values()]
+    for path in [p.resolve() for p in paths] + recorded:
+        other = stems.setdefault(safe_name(path.stem), str(path))
+        if other != str(path):
+            raise MalformedInputError(f"inputs {other} and {path} share the file name {path.stem!r}, which "
+                                      "names their shards and cell ids; rename one of them")
+
+
+def _drop_stale(manifest: dict, keys: dict[Path, str]) -> None:
+    """Forget records of inputs whose file changed since they were built (their shards are rewritten)."""
+    current = {str(p.resolve()): key for p, key in keys.items()}
+    for key, record in list(manifest["inputs"].items()):
+        if record["path"] in current and current[record["path"]] != key:
+            logger.info("%s changed since it was built; rebuilding it", record["path"])
+            del manifest["inputs"][key]
+
+
+def _remove_unlisted(out: Path, manifest: dict) -> None:
+    """Delete shards no record lists (left by interrupted or superseded work)."""
+    listed = {f"{e['name']}.zarr" for r in manifest["inputs"].values() for e in r["shards"]}
+    for entry in (out / SHARDS).iterdir() if (out / SHARDS).is_dir() else []:
+        if entry.name not in listed:
+            logger.debug("removing unlisted %s", entry)
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def _run_tasks(todo: list[Path], out: Path, kg, options: BuildOptions, manifest: dict, keys: dict[Path, str],
+               *, workers: int, scheduler: str | None, force_mapping: bool) -> None:
+    """Run :func:`build_input` for every pending input, recording each one as it finishes."""
+    args = (str(out), kg_reference(kg), kg.checksum, options.as_dict())
+
+    def record(path: Path, result: dict) -> None:
+        manifest["inputs"][keys[path]] = result
+        write_manifest(out, manifest)
+
+    if scheduler is None and workers <= 1:
+        for path in progress(todo, description="building inputs"):
+            record(path, build_input(str(path), *args, force_mapping=force_mapping))
+        return
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    if scheduler is not None:
+        client, cluster = Client(scheduler), None
+    else:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        client = Client(cluster)
+    try:
+        futures = {client.submit(build_input, str(path), *args, force_mapping=force_mapping,
+                                 key=f"build-{keys[path]}", pure=False): path for path in todo}
+        for future in progress(as_completed(futures), description="building inputs", total=len(futures)):
+            if future.status == "error":
+                for pending in futures:
+                    pending.cancel()
+                future.result()  # re-raises the task's error
+            record(futures[future], future.result())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+
+
+def build_store(inputs, out, *, kg="human", layer: str | None = None, use_raw: bool = False,
+                lognorm: bool = False, obs_map: dict | None = None, min_genes: int = 200, min_cells: int = 3,
+                max_mito_fraction: float = 0.2, metacell_method: str = "fast",
+                metacell_size: int = DEFAULT_METACELL_SIZE, workers: int = 1, scheduler: str | None = None,
+                force_mapping: bool = False, seed: int = 0, shard_size: int = DEFAULT_SHARD_ROWS,
+                chunk_rows: int = DEFAULT_CHUNK_ROWS):
+    """Build (or resume, or extend) a TOSG store from h5ad files.
+
+    Parameters
+    ----------
+    inputs
+        Paths of ``.h5ad`` files (cells x genes counts, CELLxGENE metadata columns).
+    out
+        Store directory. An unfinished store built with the same options is resumed: finished inputs
+        are skipped; a finished store gains the new inputs.
+    kg
+        Pack name, pack directory or :class:`KnowledgeGraph`; the store's columns are its RNA nodes.
+    layer, use_raw, lognorm
+        Where the counts are (a layer, ``.raw``, else X) and whether they are log-normalised.
+    obs_map
+        ``{input column: CELLxGENE column}`` renames.
+    min_genes, min_cells, max_mito_fraction
+        QC thresholds.
+    metacell_method, metacell_size
+        ``fast`` or ``seacells``; cells per meta-cell (1 keeps single cells).
+    workers, scheduler
+        ``workers > 1`` runs inputs on a local Dask cluster of processes; ``scheduler`` is the address of
+        an existing cluster (inputs and store must be on a file system its workers share).
+    force_mapping
+        Build inputs whose genes map under 50% to the pack.
+    seed
+        Seed of every random step.
+
+    Returns
+    -------
+    TOSGStore
+    """
+    from celltosg.kg import KnowledgeGraph
+    from celltosg.store import TOSGStore
+
+    kg = kg if isinstance(kg, KnowledgeGraph) else KnowledgeGraph.load(kg)
+    out = Path(out)
+    options = BuildOptions(layer=layer, use_raw=use_raw, lognorm=lognorm, obs_map=dict(obs_map) if obs_map else None,
+                           min_genes=min_genes, min_cells=min_cells, max_mito_fraction=max_mito_fraction,
+                           metacell_method=metacell_method, metacell_size=metacell_size, seed=seed,
+                           shard_size=shard_size, chunk_rows=chunk_rows)
+    paths = list(dict.fromkeys(Path(p) for p in inputs))
+    if not paths:
+        raise MalformedInputError("no input files given; pass one or more .h5ad files")
+    manifest = _open_or_create(out, kg, options)
+    _check_inputs(paths, manifest)
+    keys = {p: input_key(p) for p in paths}
+    _drop_stale(manifest, keys)
+    write_manifest(out, manifest)
+    todo = [p for p in paths if manifest["inputs"].get(keys[p], {}).get("status") != "done"]
+    skipped = len(paths) - len(todo)
+    if skipped:
+        logger.info("resuming %s: %d input(s) already built, %d to go", out, skipped, len(todo))
+    _run_tasks(todo, out, kg, options, manifest, keys, workers=workers, scheduler=scheduler,
+               force_mapping=force_mapping)
+    (out / SHARDS).mkdir(exist_ok=True)
+    _remove_unlisted(out, manifest)
+    records = sorted(manifest["inputs"].values(), key=lambda r: r["path"])
+    manifest["shards"] = [entry for r in records for entry in r["shards"]]
+    finalize_store(out, kg, manifest)
+    return TOSGStore.open(out, kg=kg)
