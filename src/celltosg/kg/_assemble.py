@@ -244,11 +244,12 @@ def _ligand_receptor(cache: Path) -> Interactions:
     return Interactions("ligand_receptor", table, [liana.report, cellchat.report])
 
 
-def _sequences(cache: Path, wanted: set[str]) -> pd.DataFrame:
+def _sequences(cache: Path, wanted: set[str]) -> tuple[pd.DataFrame, list[ParseReport]]:
     roles = list(SOURCES["metastudent-data"].files)
-    frames = [read_blast_protein_db(source_file("metastudent-data", role, cache), accessions=wanted).table
+    parsed = [read_blast_protein_db(source_file("metastudent-data", role, cache), accessions=wanted)
               for role in progress(roles, description="reading BLAST databases")]
-    return pd.concat(frames, ignore_index=True).drop_duplicates("accession")
+    table = pd.concat([p.table for p in parsed], ignore_index=True).drop_duplicates("accession")
+    return table, [p.report for p in parsed]
 
 
 def _source_records(cache: Path) -> list[dict]:
@@ -277,9 +278,9 @@ def build_pack(out_dir: str | os.PathLike, *, cache: str | os.PathLike | None = 
     orgdb = read_orgdb(source_file("org.Hs.eg.db", "orgdb", cache))
     go_terms = read_go_terms(source_file("GO.db", "godb", cache))
     interactions = [_ppi_scnet(cache), _ligand_receptor(cache)]
-    sequences = _sequences(cache, set(orgdb.uniprot["uniprot"]))
+    sequences, sequence_reports = _sequences(cache, set(orgdb.uniprot["uniprot"]))
     tables = assemble(orgdb, go_terms.table, interactions, sequences)
-    tables.reports.insert(1, go_terms.report)
+    tables.reports[1:1] = [go_terms.report, *sequence_reports]
     for report in tables.reports[-len(interactions):]:
         report.emit()
     path = write_pack(out_dir, tables.nodes, tables.edges, tables.sequences, tables.genesets,
