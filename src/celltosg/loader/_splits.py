@@ -62,10 +62,10 @@ def _allocate_stratum(members: np.ndarray, sizes: np.ndarray, fractions, rng) ->
     order = members[rng.permutation(len(members))]
     total = sizes[order].sum()
     assigned: dict[int, str] = {}
-    for split, fraction in (("test", fractions[2]), ("val", fractions[1])):
+    for split, fraction, later in (("test", fractions[2], 1 + (fractions[1] > 0)), ("val", fractions[1], 1)):
         target, cap, filled = fraction * total, 2 * fraction * total, 0
         for group in order:
-            if filled >= target or fraction == 0:
+            if filled >= target or fraction == 0 or len(members) - len(assigned) <= later:
                 break
             if group in assigned or filled + sizes[group] > cap:
                 continue
@@ -116,7 +116,9 @@ def split_by_donor(obs: pd.DataFrame, *, fractions=DEFAULT_FRACTIONS, seed: int 
 
     Donors are shuffled with ``seed`` (within each stratum of their majority ``strata`` label, so every
     split sees every class where donors allow). Test is filled first, then validation, each up to twice its
-    share of rows, so one giant donor cannot swallow the test split; the rest is training.
+    share of rows and always leaving a donor for the later splits, so one giant donor cannot swallow the
+    test split; the rest is training. (The reference sends the smallest donors to test; shuffling avoids
+    a test set made only of small donors.)
 
     Returns
     -------
