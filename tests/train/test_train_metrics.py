@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from celltosg.train import classification_metrics, edge_metrics
+from celltosg.train import classification_metrics
 from celltosg.train._data import class_weights
 
 
@@ -26,12 +26,6 @@ def test_absent_class_is_reported_but_not_averaged():
     m = classification_metrics(np.array([0, 1]), np.array([0, 1]), {"a": 0, "b": 1, "z": 2})
     assert m["macro_f1"] == 1.0 and m["per_class_f1"]["z"] == 0.0
     assert m["confusion_matrix"][2] == [0, 0, 0]
-
-
-def test_edge_metrics_separation_and_ties():
-    assert edge_metrics(np.array([0.9, 0.8]), np.array([0.1, 0.2])) == {"auc": 1.0, "ap": 1.0}
-    # 2 positives, 2 negatives, one inversion out of four pairs -> AUC 0.75
-    assert edge_metrics(np.array([0.9, 0.3]), np.array([0.5, 0.1]))["auc"] == pytest.approx(0.75)
 
 
 def test_class_weights_inverse_frequency():

@@ -3,21 +3,23 @@
 from celltosg.train._checkpoint import build_model, load_checkpoint, save_checkpoint
 from celltosg.train._data import CohortLike, InMemoryCohort
 from celltosg.train._finetune import FinetuneResult, finetune
-from celltosg.train._metrics import classification_metrics, edge_metrics
+from celltosg.train._metrics import classification_metrics
 from celltosg.train._predict import embed, map_anndata, predict, write_result
+from celltosg.train._pretrain import PretrainResult, pretrain
 
 __all__ = [
     "CohortLike",
     "FinetuneResult",
     "InMemoryCohort",
+    "PretrainResult",
     "build_model",
     "classification_metrics",
-    "edge_metrics",
     "embed",
     "finetune",
     "load_checkpoint",
     "map_anndata",
     "predict",
+    "pretrain",
     "save_checkpoint",
     "write_result",
 ]

@@ -27,13 +27,29 @@ FORMAT_VERSION = 1
 MODEL_KEYS = ("state_dict", "config", "graph", "label_mapping", "task", "rna_node_ids", "pack")
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with numpy scalars and arrays turned into Python numbers and tensors (loadable safely)."""
+    import numpy as np
+    import torch
+
+    if isinstance(value, dict):
+        return {_plain(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(v) for v in value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    return value
+
+
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (tensors and built-in types only) atomically with ``torch.save``."""
+    """Write ``payload`` atomically with ``torch.save``; numpy values become Python numbers / tensors."""
     import torch
 
     path = Path(path)
     with atomic_file(path) as tmp:
-        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, tmp)
+        torch.save(_plain({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}), tmp)
     return path
 
 

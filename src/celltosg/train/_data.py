@@ -65,7 +65,7 @@ class InMemoryCohort:
             self._labels = np.full(len(X), -1, dtype=np.int64)
         else:
             names = np.asarray(labels).astype(str)
-            self.label_mapping = {name: i for i, name in enumerate(sorted(set(names)))}
+            self.label_mapping = {str(name): i for i, name in enumerate(sorted(set(names)))}
             self._labels = np.array([self.label_mapping[n] for n in names], dtype=np.int64)
             self.obs["label"] = names
 

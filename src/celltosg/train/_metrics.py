@@ -1,4 +1,4 @@
-"""Classification and edge-reconstruction metrics (scikit-learn), as JSON-ready plain types."""
+"""Classification metrics (scikit-learn) as JSON-ready plain types."""
 
 from __future__ import annotations
 
@@ -40,11 +40,3 @@ def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, label_mapping
         "labels": names,
     }
 
-
-def edge_metrics(pos_scores: np.ndarray, neg_scores: np.ndarray) -> dict[str, float]:
-    """ROC AUC and average precision of edge scores, positives (n_pos,) against negatives (n_neg,)."""
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    scores = np.concatenate([pos_scores, neg_scores])
-    truth = np.concatenate([np.ones(len(pos_scores)), np.zeros(len(neg_scores))])
-    return {"auc": float(roc_auc_score(truth, scores)), "ap": float(average_precision_score(truth, scores))}
