@@ -9,10 +9,11 @@ from celltosg.explain._importance import (
     Importance,
     attention_importance,
     contrast,
-    edge_attention,
     gradient_importance,
     importance,
+    merge_edges,
     node_attention,
+    select_layers,
 )
 from celltosg.explain._plots import plot_enrichment, plot_subgraph
 from celltosg.explain._subgraph import CoreSubgraph, connectors, core_subgraph, top_nodes
@@ -29,14 +30,15 @@ __all__ = [
     "connectors",
     "contrast",
     "core_subgraph",
-    "edge_attention",
     "enrichment",
     "explain",
     "gradient_importance",
     "importance",
+    "merge_edges",
     "node_attention",
     "plot_enrichment",
     "plot_subgraph",
     "scores_table",
+    "select_layers",
     "top_nodes",
 ]

@@ -69,13 +69,16 @@ def _cells(X: np.ndarray, labels: np.ndarray, mapping: Mapping[str, int], label:
 
 
 def scores_table(kg: KnowledgeGraph, imp: Importance) -> pd.DataFrame:
-    """Every node's score and rank: ``node_index, node_id, type, symbol, score, rank``, best first."""
+    """Every node's score and rank: ``node_index, node_id, type, symbol, score, rank``, best first.
+
+    ``rank`` is 1 for the most important node and 0 for unscored (NaN) nodes, which come last.
+    """
     ranking = imp.ranking()
     order = np.lexsort((np.arange(kg.n_nodes), -np.nan_to_num(ranking, nan=-np.inf)))
     table = kg.nodes.iloc[order][["node_id", "type", "symbol"]].copy()
     table.insert(0, "node_index", order)
     table["score"] = imp.node[order]
-    table["rank"] = np.arange(1, kg.n_nodes + 1)
+    table["rank"] = np.where(np.isfinite(ranking[order]), np.arange(1, kg.n_nodes + 1), 0)
     return table.reset_index(drop=True)
 
 

@@ -1,17 +1,23 @@
 """Node and edge importance for one group of cells: attention coefficients, or gradient x input.
 
-Attention (models whose ``encode(x, return_attention=True)`` returns per-layer coefficients of shape
-(B, E, H) over the shared ``edge_index`` (2, E)):
+Attention (models whose ``encode(x, return_attention=True)`` returns ``(node_emb, [layer, ...])`` with
+one entry per attention layer, each carrying ``edge_index`` (2, E_l) and ``alpha`` (B, E_l, H), like
+:class:`celltosg.model.LayerAttention`; layers may use different edge lists, e.g. internal then global):
 
-- edge score per cell = mean over heads, then mean over the selected layers;
-- node score per cell, rule ``"received"`` (default): the attention a node receives as a message source
-  beyond what a uniform softmax would give it, ``sum_{e: i -> j} (alpha_e - mean_{e': * -> j} alpha_e')``.
-  Softmax attention sums to (about) one over each target's incoming edges, so the reference's summed
-  in-attention is nearly constant and its summed out-attention grows with the degree; the excess over the
-  per-target mean is zero under uniform attention and is not inflated by the degree alone;
+- edge score per cell and layer = mean over heads;
+- node score per cell and layer, rule ``"received"`` (default): the attention a node receives as a
+  message source beyond what uniform attention over each target's listed incoming edges would give it,
+  ``sum_{e: i -> j} (alpha_e - 1 / indegree(j))``. Softmax attention sums to (about) one over each
+  target's incoming edges, so the reference's summed in-attention is nearly constant and its summed
+  out-attention grows with the degree; the excess is zero under uniform attention and is not inflated
+  by the degree alone. Layers that add a self loop to each softmax (celltosg's do) leave it out of the
+  listed edges, so a lone incoming edge still scores how much it wins against the target's own state;
 - rule ``"reference"``: the reference implementation's mean of summed in- and out-attention,
   ``(sum_{e: * -> i} alpha_e + sum_{e: i -> *} alpha_e) / 2``;
-- group score = mean over the cells.
+- over the selected layers: a node's score is the mean over the layers whose edges touch it, an edge's
+  score the mean over the layers that contain it (edges are directed; the output lists each once);
+- group score = mean over the cells. Nodes that no selected layer touches get NaN (unscored), so they
+  never outrank nodes with a negative excess.
 
 Gradient x input (models without attention): ``d logit_c / d x * x`` on the RNA values, mean over the
 cells; a protein node takes the score of its RNA node (the one of largest magnitude when several map to
@@ -43,7 +49,7 @@ class Importance:
     Attributes
     ----------
     node
-        float64 (N,): one score per graph node.
+        float64 (N,): one score per graph node (NaN = not scored).
     edge
         float64 (E,) over ``edge_index``, or None (gradient x input has no edge scores).
     edge_index
@@ -68,36 +74,45 @@ class Importance:
         return np.abs(self.node) if self.contrast else self.node
 
 
-def edge_attention(attentions: Sequence[torch.Tensor], layers: Sequence[int] | None = None) -> torch.Tensor:
-    """Per-cell edge scores: mean over heads, then over the selected layers.
-
-    Parameters
-    ----------
-    attentions
-        One tensor (B, E, H) per attention layer, all over the same edges.
-    layers
-        Indices into ``attentions`` (negative ones count from the last); None = all.
-
-    Returns
-    -------
-    torch.Tensor
-        (B, E).
-    """
+def select_layers(attentions: Sequence, layers: Sequence[int] | None = None) -> list:
+    """The chosen attention layers (``layers`` index the list, negative from the end; None = all)."""
     if not attentions:
-        raise CellTOSGError("the model returned no attention coefficients; use method='gradient_x_input'")
+        raise CellTOSGError("the model returned no attention coefficients (a gcn / gin model?); "
+                            "use method='gradient_x_input'")
     chosen = range(len(attentions)) if layers is None else list(layers)
     try:
-        picked = [attentions[i] for i in chosen]
+        return [attentions[i] for i in chosen]
     except IndexError:
         raise CellTOSGError(
             f"attention layers {list(chosen)} asked for, but the model has {len(attentions)} attention "
             f"layers; pick indices in 0..{len(attentions) - 1}"
         ) from None
-    shapes = {tuple(a.shape[:2]) for a in picked}
-    if len(shapes) != 1:
-        raise CellTOSGError(f"attention layers disagree on (cells, edges): {sorted(shapes)}; select layers "
-                            "that share one edge list")
-    return torch.stack([a.float().mean(-1) for a in picked]).mean(0)
+
+
+def merge_edges(edge_indices: Sequence[np.ndarray], values: Sequence[np.ndarray],
+                n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of per-layer edge values over the layers containing each directed edge.
+
+    Parameters
+    ----------
+    edge_indices
+        One int (2, E_l) per layer.
+    values
+        One float (E_l,) per layer.
+
+    Returns
+    -------
+    edge_index
+        int64 (2, U): the distinct directed edges, sorted by (source, target).
+    value
+        float64 (U,).
+    """
+    src = np.concatenate([np.asarray(e[0], dtype=np.int64) for e in edge_indices])
+    dst = np.concatenate([np.asarray(e[1], dtype=np.int64) for e in edge_indices])
+    keys, inverse = np.unique(src * n_nodes + dst, return_inverse=True)
+    total = np.bincount(inverse, weights=np.concatenate(values).astype(np.float64), minlength=len(keys))
+    count = np.bincount(inverse, minlength=len(keys))
+    return np.stack([keys // n_nodes, keys % n_nodes]), total / count
 
 
 def node_attention(edge_scores: torch.Tensor, edge_index: torch.Tensor, n_nodes: int,
@@ -123,14 +138,12 @@ def node_attention(edge_scores: torch.Tensor, edge_index: torch.Tensor, n_nodes:
     src, dst = edge_index.to(edge_scores.device)
     batch = edge_scores.shape[0]
     zeros = edge_scores.new_zeros(batch, n_nodes)
-    in_sum = zeros.index_add(1, dst, edge_scores)
     if rule == "reference":
-        return (in_sum + zeros.index_add(1, src, edge_scores)) / 2
+        return (zeros.index_add(1, dst, edge_scores) + zeros.index_add(1, src, edge_scores)) / 2
     if rule != "received":
         raise ValueError(f"unknown node rule {rule!r}; choose one of {NODE_RULES}")
     in_degree = torch.bincount(dst, minlength=n_nodes).clamp_min(1).to(edge_scores.dtype)
-    excess = edge_scores - (in_sum / in_degree)[:, dst]
-    return zeros.index_add(1, src, excess)
+    return zeros.index_add(1, src, edge_scores - 1 / in_degree[dst])
 
 
 def _device(model: torch.nn.Module) -> torch.device:
@@ -148,29 +161,30 @@ def _batches(X: np.ndarray, batch_size: int):
 
 def attention_importance(model: torch.nn.Module, X: np.ndarray, *, layers: Sequence[int] | None = None,
                          rule: str = "received", batch_size: int = 8) -> Importance:
-    """Mean attention importance over the cells of ``X`` (n, n_rna).
-
-    ``model.encode(x, return_attention=True)`` must return ``(node_emb, [alpha (B, E, H), ...])`` over
-    ``model.graph.global_edge_index`` (2, E).
-    """
-    edge_index = model.graph.global_edge_index
+    """Mean attention importance over the cells of ``X`` (n, n_rna) (see the module doc)."""
     n_nodes = model.graph.n_rna + model.graph.n_protein
     device = _device(model)
     node_sum = torch.zeros(n_nodes, dtype=torch.float64)
-    edge_sum = torch.zeros(edge_index.shape[1], dtype=torch.float64)
+    edge_lists: list[torch.Tensor] = []
+    edge_sums: list[torch.Tensor] = []
     model.eval()
     with torch.no_grad():
         for x in _batches(X, batch_size):
             _, attentions = model.encode(x.to(device), return_attention=True)
-            edges = edge_attention(attentions, layers)
-            if edges.shape[1] != edge_index.shape[1]:
-                raise CellTOSGError(f"the model's attention covers {edges.shape[1]} edges but its graph has "
-                                    f"{edge_index.shape[1]} global edges; the model and graph disagree")
-            edge_sum += edges.sum(0).double().cpu()
-            node_sum += node_attention(edges, edge_index, n_nodes, rule).sum(0).double().cpu()
+            picked = select_layers(attentions, layers)
+            if not edge_lists:
+                edge_lists = [layer.edge_index.cpu() for layer in picked]
+                edge_sums = [torch.zeros(e.shape[1], dtype=torch.float64) for e in edge_lists]
+            for i, layer in enumerate(picked):
+                scores = layer.alpha.float().mean(-1)  # (B, E_l)
+                edge_sums[i] += scores.sum(0).double().cpu()
+                node_sum += node_attention(scores, layer.edge_index, n_nodes, rule).sum(0).double().cpu()
+    coverage = sum(np.bincount(e.numpy().ravel(), minlength=n_nodes) > 0 for e in edge_lists)
     n = max(len(X), 1)
-    return Importance(node=(node_sum / n).numpy(), edge=(edge_sum / n).numpy(),
-                      edge_index=edge_index.cpu().numpy().astype(np.int64), method="attention", n_cells=len(X))
+    node = np.full(n_nodes, np.nan)
+    node[coverage > 0] = node_sum.numpy()[coverage > 0] / n / coverage[coverage > 0]
+    edge_index, edge = merge_edges([e.numpy() for e in edge_lists], [t.numpy() / n for t in edge_sums], n_nodes)
+    return Importance(node=node, edge=edge, edge_index=edge_index, method="attention", n_cells=len(X))
 
 
 def gradient_importance(model: torch.nn.Module, X: np.ndarray, class_index: int, *,
@@ -183,7 +197,7 @@ def gradient_importance(model: torch.nn.Module, X: np.ndarray, class_index: int,
     model.eval()
     for x in _batches(X, batch_size):
         x = x.to(device).requires_grad_(True)
-        logits = model(x)["logits"]
+        logits = model(x).get("logits")
         if logits is None or not 0 <= class_index < logits.shape[1]:
             raise CellTOSGError(f"class index {class_index} is not an output of the model's head; "
                                 "explain a fine-tuned classifier with one of its classes")
@@ -218,7 +232,7 @@ def importance(model: torch.nn.Module, X: np.ndarray, *, method: str = "auto", c
     class_index
         The logit explained by the gradient method.
     layers, rule
-        Attention layers and node rule (module doc).
+        Attention layers (indices into the model's list of attention layers) and node rule.
     """
     if len(X) == 0:
         raise CellTOSGError("no cells to explain: the selection is empty; check the class label and filters")

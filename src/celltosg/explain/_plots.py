@@ -86,11 +86,15 @@ def plot_subgraph(sub: CoreSubgraph, stem: str | os.PathLike, *, title: str = ""
             ax=ax, label=f"{node_type} ({'circle' if shape == 'o' else 'square'})",
         )
     labels = dict(zip(sub.nodes["node_index"].astype(int), sub.nodes["symbol"].astype(str), strict=True))
-    nx.draw_networkx_labels(graph, pos, labels=labels, font_size=7, ax=ax)
+    spread = np.ptp(np.array(list(pos.values())), axis=0)[1] if len(pos) > 1 else 1.0
+    above = {node: (x, y + 0.035 * (spread or 1.0)) for node, (x, y) in pos.items()}
+    nx.draw_networkx_labels(graph, above, labels=labels, font_size=7, verticalalignment="bottom", ax=ax)
     if collection is not None:
         fig.colorbar(collection, ax=ax, shrink=0.6, label="importance")
-    ax.legend(loc="upper left", fontsize=8, frameon=False)
-    ax.set_title(title or "core subgraph (black outline = top-k seed, grey = connector)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=5, fontsize=8, frameon=False)
+    ax.set_title(title or "core subgraph")
+    ax.text(0.5, 1.0, "large, black outline = top-k seed; small, grey outline = connector", fontsize=8,
+            ha="center", va="bottom", transform=ax.transAxes)
     ax.set_axis_off()
     return _save(fig, Path(stem), formats)
 
