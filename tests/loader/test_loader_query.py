@@ -59,3 +59,21 @@ def test_available_conditions(cohort_store):
     assert fields["disease"] == ["Alzheimer disease", "lung adenocarcinoma", "normal"]
     assert fields["tissue_general"] == ["brain", "lung"]
     assert "cell_id" not in fields
+
+
+def test_cli_query(cohort_store_data):
+    import json
+
+    from typer.testing import CliRunner
+
+    from celltosg.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["query", str(cohort_store_data[0]), "--where", "tissue_general=brain",
+                                 "--where", "disease=normal", "--where", "disease=Alzheimer disease", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["counts"]["tissue_general"] == {"brain": payload["n_cells"]}
+    assert set(payload["counts"]["disease"]) == {"normal", "Alzheimer disease"}
+    bad = runner.invoke(app, ["query", str(cohort_store_data[0]), "--where", "tisue=brain"])
+    assert bad.exit_code != 0
