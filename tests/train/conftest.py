@@ -10,7 +10,7 @@ from celltosg.train import InMemoryCohort
 N_CLASSES = 3
 
 
-def make_cohort(kg, *, n_cells: int = 90, seed: int = 0) -> InMemoryCohort:
+def make_cohort(kg, *, n_cells: int = 60, seed: int = 0) -> InMemoryCohort:
     """Cells of three classes, each raising its own block of genes; a seeded 60/20/20 split."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n_cells) % N_CLASSES
@@ -39,7 +39,7 @@ def small_config(**overrides):
     """A small, fast FMConfig matching :func:`make_graph`."""
     from celltosg.model import FMConfig
 
-    values = dict(hidden=16, heads=2, layers=2, text_dim=16, seq_dim=8, readout_dim=16, dropout=0.1)
+    values = dict(hidden=8, heads=2, layers=1, text_dim=16, seq_dim=8, readout_dim=8, dropout=0.1)
     values.update(overrides)
     return FMConfig(**values)
 
