@@ -3,6 +3,8 @@ mapping, the resumable (Dask) pipeline and the OmniCellTOSG importer."""
 
 from celltosg.build._counts import counts_from_lognorm
 from celltosg.build._mapping import MIN_MAPPING_RATE, PackGeneMap, map_adata_genes
+from celltosg.build._metacells import METHODS as METACELL_METHODS
+from celltosg.build._metacells import make_metacells, metacell_quality
 from celltosg.build._metadata import (
     CELLXGENE_COLUMNS,
     DEVELOPMENT_STAGE_CATEGORIES,
@@ -28,6 +30,7 @@ __all__ = [
     "CELLXGENE_COLUMNS",
     "DEFAULT_METACELL_SIZE",
     "DEVELOPMENT_STAGE_CATEGORIES",
+    "METACELL_METHODS",
     "MIN_MAPPING_RATE",
     "BuildOptions",
     "PackGeneMap",
@@ -38,7 +41,9 @@ __all__ = [
     "check_counts",
     "counts_from_lognorm",
     "development_stage_category",
+    "make_metacells",
     "map_adata_genes",
+    "metacell_quality",
     "normalize_disease",
     "normalize_metadata",
     "normalize_sex",

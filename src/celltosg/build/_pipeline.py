@@ -35,7 +35,7 @@ from celltosg.store._format import MANIFEST, SHARDS
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_METACELL_SIZE = 30
+DEFAULT_METACELL_SIZE = 50
 
 
 @dataclass(frozen=True)

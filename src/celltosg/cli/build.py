@@ -51,7 +51,7 @@ def build(
     max_mito: float = typer.Option(0.2, "--max-mito-fraction",
                                    help="QC: drop cells with a larger share of mitochondrial counts."),
     metacell_method: str = typer.Option("fast", "--metacell-method", help="Meta-cells: 'fast' or 'seacells'."),
-    metacell_size: int = typer.Option(30, "--metacell-size", help="Cells per meta-cell (1 keeps single cells)."),
+    metacell_size: int = typer.Option(50, "--metacell-size", help="Cells per meta-cell (1 keeps single cells)."),
     workers: int = typer.Option(1, "--workers", help="Run inputs on a local Dask cluster of N processes."),
     scheduler: str = typer.Option(None, "--scheduler", help="Address of an existing Dask scheduler."),
     force: bool = typer.Option(False, "--force", help="Build inputs whose genes map under 50% to the pack."),
