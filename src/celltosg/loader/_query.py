@@ -188,7 +188,7 @@ def query(store, conditions: Mapping[str, Any]) -> pd.DataFrame:
     positions = query_positions(store, conditions)
     rows = store.obs.iloc[positions].copy()
     rows.index = pd.Index(positions, name="position")
-    logger.info("query matched %d of %d meta-cells", len(rows), store.n_cells)
+    logger.debug("query matched %d of %d meta-cells", len(rows), store.n_cells)
     return rows
 
 
