@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from celltosg.explain._enrichment import COLLECTIONS, benjamini_hochberg, enrichment
 from celltosg.explain._explain import OUTPUT_FILES, ExplainResult, explain, scores_table
+from celltosg.explain._from_store import explain_store
 from celltosg.explain._importance import (
     NODE_RULES,
     Importance,
@@ -32,6 +33,7 @@ __all__ = [
     "core_subgraph",
     "enrichment",
     "explain",
+    "explain_store",
     "gradient_importance",
     "importance",
     "merge_edges",

@@ -1,0 +1,55 @@
+"""`celltosg explain`: the signaling subgraph a fine-tuned model relies on for one class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from celltosg.cli import app
+from celltosg.errors import QueryError
+
+
+def parse_where(items: list[str]) -> dict[str, list[str]]:
+    """``["tissue=lung", "sex=female", "tissue=blood"]`` -> ``{"tissue": ["lung", "blood"], "sex": ["female"]}``."""
+    conditions: dict[str, list[str]] = {}
+    for item in items:
+        field, sep, value = item.partition("=")
+        if not sep or not field.strip():
+            raise QueryError(f"--where {item!r} is not FIELD=VALUE; write for example --where tissue=lung")
+        conditions.setdefault(field.strip(), []).append(value.strip())
+    return conditions
+
+
+@app.command()
+def explain(
+    checkpoint: Path = typer.Argument(..., help="Fine-tuned checkpoint (from `celltosg finetune`)."),
+    store: Path = typer.Argument(..., help="TOSG store directory holding the cells to explain."),
+    where: list[str] = typer.Option([], "--where", help="FIELD=VALUE cell filter; repeat it (same field = any of)."),
+    class_label: str = typer.Option(..., "--class", help="The class to explain (one of the model's labels)."),
+    reference: str | None = typer.Option(None, "--reference",
+                                         help="Contrast against this class (e.g. normal): score class - reference."),
+    top_k: int = typer.Option(120, "--top-k", help="Seed nodes of the core subgraph."),
+    out: Path = typer.Option(..., "--out", help="Output directory (replaced if it exists)."),
+    max_cells: int = typer.Option(2000, "--max-cells", help="At most this many cells per class (seeded subset)."),
+    method: str = typer.Option("auto", "--method", help="auto, attention or gradient_x_input."),
+    layers: list[int] = typer.Option([], "--layer", help="Attention layer index to use; repeat it (default all)."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Cells per forward pass."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the cell subset and the plot layout."),
+) -> None:
+    """Explain a class as a signaling subgraph: importance, top-k core subgraph, enrichment, figures."""
+    from celltosg.explain import explain_store
+
+    result = explain_store(checkpoint, store, parse_where(where), class_label=class_label, out_dir=out,
+                           top_k=top_k, reference_label=reference, max_cells=max_cells, method=method,
+                           layers=layers or None, batch_size=batch_size, seed=seed)
+    summary = result.summary
+    typer.echo(f"{summary['n_cells']} cells of {class_label!r}"
+               + (f" against {summary['n_reference_cells']} of {reference!r}" if reference else "")
+               + f" ({summary['method']})")
+    typer.echo(f"core subgraph: {summary['n_nodes']} nodes ({summary['n_connectors']} connectors), "
+               f"{summary['n_edges']} edges, {summary['n_genes']} genes")
+    top = result.enrichment.nsmallest(5, "p")
+    for row in top.itertuples(index=False):
+        typer.echo(f"  {row.collection:6s} {row.term_name[:60]:60s} overlap {row.overlap:3d}  q {row.q:.2e}")
+    typer.echo(f"written to {out}")

@@ -1,0 +1,96 @@
+"""Explain a saved checkpoint on the cells of a TOSG store that match a query."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from celltosg.errors import CheckpointError, UnknownIdentifierError
+from celltosg.explain._explain import ExplainResult, explain
+
+log = logging.getLogger(__name__)
+
+
+def _sample(rows: np.ndarray, max_cells: int | None, seed: int) -> np.ndarray:
+    if max_cells is None or rows.size <= max_cells:
+        return rows
+    return np.sort(np.random.default_rng(seed).choice(rows, size=max_cells, replace=False))
+
+
+def explain_store(
+    checkpoint: str | os.PathLike,
+    store: Any,
+    conditions: Mapping[str, Any],
+    *,
+    class_label: str,
+    out_dir: str | os.PathLike,
+    top_k: int = 120,
+    reference_label: str | None = None,
+    max_cells: int | None = 2000,
+    method: str = "auto",
+    layers: Sequence[int] | None = None,
+    rule: str = "received",
+    batch_size: int = 8,
+    seed: int = 0,
+) -> ExplainResult:
+    """Load a fine-tuned checkpoint, read the matching cells of ``store`` and :func:`explain` a class.
+
+    The model's inputs are built as the loader builds them for training: the checkpoint's genes (matched to
+    store columns by node id; genes absent from the store are zero), library size 1e4 + log1p over those
+    genes. Batch correction is not applied. Labels come from the obs column of the checkpoint's task.
+
+    Parameters
+    ----------
+    checkpoint
+        A fine-tuning checkpoint (``celltosg.train``).
+    store
+        A :class:`~celltosg.store.TOSGStore` or its path.
+    conditions
+        Field -> value(s) selecting the cells (:func:`celltosg.loader.query`).
+    class_label, reference_label, top_k, method, layers, rule, batch_size, seed
+        As for :func:`explain`.
+    max_cells
+        At most this many cells per class, a seeded random subset (read from the store only once chosen).
+    """
+    from celltosg.loader import LABEL_COLUMNS, normalize_log1p, query, read_columns
+    from celltosg.store import TOSGStore
+    from celltosg.train import build_model, load_checkpoint
+    from celltosg.train._checkpoint import load_pack
+
+    payload = load_checkpoint(checkpoint)
+    mapping = dict(payload["label_mapping"])
+    if not mapping:
+        raise CheckpointError(f"checkpoint {checkpoint} has no task head (a pretrained encoder); explain a "
+                              "fine-tuned checkpoint")
+    model, _, _ = build_model(payload, path=checkpoint)
+    pack, model_rna = load_pack(payload, path=checkpoint)
+    kg = pack.subgraph(model_rna)
+    store = store if isinstance(store, TOSGStore) else TOSGStore.open(store)
+    column = LABEL_COLUMNS.get(payload["task"])
+    if column is None:
+        raise CheckpointError(f"checkpoint {checkpoint} was trained for task {payload['task']!r}, which has no "
+                              "classes to explain")
+    rows = query(store, conditions)
+    labels = rows[column].astype("string").map(mapping).fillna(-1).to_numpy(dtype=np.int64)
+    wanted = [class_label] + ([reference_label] if reference_label is not None else [])
+    for label in wanted:
+        if label not in mapping:
+            raise UnknownIdentifierError(f"class {label!r} is not one of the model's classes {sorted(mapping)}")
+    chosen = np.concatenate([_sample(np.flatnonzero(labels == mapping[label]), max_cells, seed) for label in wanted])
+    store_column = {node_id: i for i, node_id in enumerate(store.var["node_id"].astype(str))}
+    columns = np.array([store_column.get(node_id, -1) for node_id in payload["rna_node_ids"]], dtype=np.int64)
+    present = columns >= 0
+    if not present.all():
+        log.warning("%d of the model's %d genes are not in the store; they are set to zero",
+                    int((~present).sum()), len(columns))
+    X = np.zeros((len(chosen), len(columns)), dtype=np.float32)
+    if len(chosen):
+        X[:, present] = normalize_log1p(read_columns(store, rows.index.to_numpy()[chosen], columns[present]))
+    log.info("explaining %s on %d cells of %s", payload["task"], len(chosen), store)
+    return explain(model, X, labels[chosen], mapping, kg, class_label=class_label, out_dir=out_dir, top_k=top_k,
+                   reference_label=reference_label, method=method, layers=layers, rule=rule, max_cells=None,
+                   batch_size=batch_size, seed=seed)
