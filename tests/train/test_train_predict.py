@@ -85,7 +85,7 @@ def test_raw_counts_are_normalised_like_the_loader(trained, cohort):
     adata = ad.AnnData(np.concatenate([counts, np.full((6, 1), 5.0, np.float32)], 1),
                        var=pd.DataFrame(index=[*symbols, "NOT_A_GENE"]))
     out = embed(trained, adata)
-    expected = np.log1p(counts / counts.sum(1, keepdims=True) * 1e4)  # the unmapped column is not counted
+    expected = np.log1p(counts / counts.sum(1, keepdims=True) * 1e4)  # over the model genes only
     model, _, _ = build_model(load_checkpoint(trained))
     with torch.no_grad():
         cells = model(torch.tensor(expected, dtype=torch.float32))["cell"].numpy()

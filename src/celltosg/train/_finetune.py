@@ -146,18 +146,20 @@ def train_one_epoch(model, optimizer, X: torch.Tensor, y: np.ndarray, weights: t
 
 
 def write_outputs(setup: _Setup, best_state: dict, *, out_dir: Path, kg, batch_size: int,
-                  summary: dict[str, Any]) -> FinetuneResult:
-    """Evaluate the selected model on test and write ``model.ckpt`` and ``metrics.json``."""
+                  summary: dict[str, Any], write: bool = True) -> FinetuneResult:
+    """Evaluate the selected model on test and write ``model.ckpt`` and ``metrics.json`` (when ``write``)."""
     setup.model.load_state_dict(best_state)
     X_test, y_test = setup.data["test"]
     pred = predict_logits(setup.model, X_test, batch_size).argmax(1).numpy()
     metrics = {"task": setup.run["task"], "test": classification_metrics(y_test, pred, setup.label_mapping),
                **summary}
-    payload = model_payload(setup.model, setup.config, setup.graph, kg, label_mapping=setup.label_mapping,
-                            task=setup.run["task"])
-    checkpoint = save_checkpoint(out_dir / MODEL_FILE, {**payload, "kind": "finetune", "metrics": metrics})
-    with atomic_file(out_dir / METRICS_FILE) as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2))
+    checkpoint = out_dir / MODEL_FILE
+    if write:
+        payload = model_payload(setup.model, setup.config, setup.graph, kg, label_mapping=setup.label_mapping,
+                                task=setup.run["task"])
+        save_checkpoint(checkpoint, {**payload, "kind": "finetune", "metrics": metrics})
+        with atomic_file(out_dir / METRICS_FILE) as tmp:
+            tmp.write_text(json.dumps(metrics, indent=2))
     log.info("test accuracy %.4f, macro-F1 %.4f (best epoch %d)", metrics["test"]["accuracy"],
              metrics["test"]["macro_f1"], summary["best_epoch"])
     return FinetuneResult(metrics, checkpoint, out_dir)

@@ -36,7 +36,7 @@ def map_anndata(adata: ad.AnnData, payload: dict[str, Any], *, gene_column: str 
 
     Genes are mapped onto the checkpoint's pack (symbols, aliases, Ensembl or Entrez ids), duplicates
     are summed, model genes absent from ``adata`` are zero. Raw counts (non-negative integers) are
-    normalised to 1e4 per cell over the mapped genes and log1p-transformed, as the loader does; other
+    normalised to 1e4 per cell over the model's genes and log1p-transformed, as the loader does; other
     values are taken as already log-normalised. Fewer than half the model's genes present is an error
     unless ``force``.
     """
@@ -68,8 +68,8 @@ def map_anndata(adata: ad.AnnData, payload: dict[str, Any], *, gene_column: str 
     values = np.asarray((X @ select).todense())
     report["normalised_counts"] = _looks_like_counts(X.data)
     if report["normalised_counts"]:
-        library = np.asarray(X[:, np.flatnonzero(mapped)].sum(axis=1)).ravel()
-        values = np.log1p(values / np.maximum(library, 1e-12)[:, None] * TARGET_SUM)
+        library = values.sum(axis=1, keepdims=True)
+        values = np.log1p(values / np.maximum(library, 1e-12) * TARGET_SUM)
     return values.astype(np.float32), report
 
 

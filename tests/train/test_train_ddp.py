@@ -1,0 +1,69 @@
+"""DDP through Lightning: two CPU processes (gloo) end with identical parameters, each on its own rows."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+
+SCRIPT = textwrap.dedent('''
+    import sys
+    from pathlib import Path
+
+    import torch
+
+    from celltosg.kg import KnowledgeGraph
+    from celltosg.train import _distributed, finetune
+    from tests.train.conftest import make_cohort, make_graph, small_config
+
+    def recording_class(base_factory, out):
+        base = base_factory()
+
+        class Recording(base):
+            def on_fit_start(self):
+                self.rows_seen = []
+
+            def training_step(self, batch, batch_idx):
+                self.rows_seen.extend(batch[2].tolist())
+                return super().training_step(batch, batch_idx)
+
+            def on_train_end(self):
+                params = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                torch.save({"rows": self.rows_seen, "params": params, "world": self.trainer.world_size},
+                           out / f"rank{self.global_rank}.pt")
+
+        return Recording
+
+    def main(pack, out):
+        kg = KnowledgeGraph.load(pack)
+        factory = _distributed._module_class
+        _distributed._module_class = lambda: recording_class(factory, out)
+        finetune(make_cohort(kg, n_cells=40), task="cell_type", config=small_config(), graph=make_graph(kg),
+                 out_dir=out / "ft", epochs=1, batch_size=8, seed=0, devices=2, strategy="ddp")
+
+    if __name__ == "__main__":
+        main(Path(sys.argv[1]), Path(sys.argv[2]))
+''')
+
+
+def test_two_cpu_ranks_share_parameters_and_split_rows(tiny_kg_dir, tmp_path):
+    script = tmp_path / "ddp_run.py"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CELLTOSG_QUIET": "1", "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, str(script), str(tiny_kg_dir), str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    assert rank0["world"] == rank1["world"] == 2
+    assert rank0["params"].keys() == rank1["params"].keys()
+    assert all(torch.equal(rank0["params"][k], rank1["params"][k]) for k in rank0["params"])
+    rows0, rows1 = set(rank0["rows"]), set(rank1["rows"])
+    assert rows0 and rows1 and not rows0 & rows1
+    assert rows0 | rows1 == set(range(24))  # the 24 training cells of make_cohort(n_cells=40)
+    assert (tmp_path / "ft" / "metrics.json").is_file() and (tmp_path / "ft" / "model.ckpt").is_file()
