@@ -2,6 +2,7 @@
 mapping, the resumable (Dask) pipeline and the OmniCellTOSG importer."""
 
 from celltosg.build._counts import counts_from_lognorm
+from celltosg.build._import_omnicelltosg import import_omnicelltosg, read_gene_index, release_summary
 from celltosg.build._mapping import MIN_MAPPING_RATE, PackGeneMap, map_adata_genes
 from celltosg.build._metacells import METHODS as METACELL_METHODS
 from celltosg.build._metacells import make_metacells, metacell_quality
@@ -42,6 +43,7 @@ __all__ = [
     "counts_from_lognorm",
     "development_stage_category",
     "make_metacells",
+    "import_omnicelltosg",
     "map_adata_genes",
     "metacell_quality",
     "normalize_disease",
@@ -49,6 +51,8 @@ __all__ = [
     "normalize_sex",
     "parse_age_years",
     "read_counts",
+    "read_gene_index",
+    "release_summary",
     "run_qc",
     "tidy_cell_type",
     "tissue_general",
