@@ -26,6 +26,7 @@ from celltosg.build._pipeline import (
     read_counts,
 )
 from celltosg.build._qc import QCReport, check_counts, run_qc
+from celltosg.build._simulate import SimulationResult, simulate
 
 __all__ = [
     "CELLXGENE_COLUMNS",
@@ -36,6 +37,7 @@ __all__ = [
     "BuildOptions",
     "PackGeneMap",
     "QCReport",
+    "SimulationResult",
     "build_input",
     "build_store",
     "category_for_age",
@@ -54,6 +56,7 @@ __all__ = [
     "read_gene_index",
     "release_summary",
     "run_qc",
+    "simulate",
     "tidy_cell_type",
     "tissue_general",
 ]
