@@ -34,11 +34,15 @@ TASKS = ("cell_type", "disease", "sex")
 
 @dataclass
 class FinetuneResult:
-    """Outcome of :func:`finetune`: test ``metrics`` (also in ``out_dir/metrics.json``) and the best model."""
+    """Outcome of :func:`finetune`: test ``metrics`` (also in ``out_dir/metrics.json``) and the best model.
+
+    ``written`` is False on the DDP ranks other than 0, which write nothing.
+    """
 
     metrics: dict[str, Any]
     checkpoint: Path
     out_dir: Path
+    written: bool = True
 
 
 @dataclass
@@ -162,7 +166,7 @@ def write_outputs(setup: _Setup, best_state: dict, *, out_dir: Path, kg, batch_s
             tmp.write_text(json.dumps(metrics, indent=2))
     log.info("test accuracy %.4f, macro-F1 %.4f (best epoch %d)", metrics["test"]["accuracy"],
              metrics["test"]["macro_f1"], summary["best_epoch"])
-    return FinetuneResult(metrics, checkpoint, out_dir)
+    return FinetuneResult(metrics, checkpoint, out_dir, written=write)
 
 
 def _resume_state(path: Path, run: dict) -> dict | None:

@@ -1,0 +1,142 @@
+"""`celltosg pretrain | finetune | predict | embed`: train CellTOSG-FM on a store and apply it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from celltosg.cli import app
+from celltosg.cli.query import _conditions
+
+WHERE_HELP = "FIELD=VALUE condition selecting the cohort; repeat it (the same field twice means any of)."
+SPLIT_HELP = "Split the cohort by 'donor' (honest estimates) or by 'cell' (needed for a single-donor store)."
+
+
+def _config(hidden: int, layers: int, conv: str):
+    from celltosg.model import FMConfig
+
+    return FMConfig(hidden=hidden, layers=layers, conv=conv)
+
+
+def _format_metrics(metrics: dict) -> str:
+    test = metrics["test"]
+    width = max(len(name) for name in test["labels"])
+    lines = [f"test cells: {test['n']}   accuracy: {test['accuracy']:.4f}   macro-F1: {test['macro_f1']:.4f}   "
+             f"(best validation epoch {metrics['best_epoch']} of {metrics['epochs_run']})", "per-class F1:"]
+    lines += [f"  {name:<{width}}  {f1:.4f}" for name, f1 in test["per_class_f1"].items()]
+    lines.append("confusion matrix (rows = true, columns = predicted, in the order above):")
+    lines += ["  " + " ".join(f"{v:5d}" for v in row) for row in test["confusion_matrix"]]
+    return "\n".join(lines)
+
+
+@app.command("pretrain")
+def pretrain_command(
+    store: Path = typer.Argument(..., help="TOSG store directory."),
+    out: Path = typer.Option(..., "--out", help="Checkpoint file to write (e.g. pretrained.ckpt)."),
+    where: list[str] = typer.Option([], "--where", "-w", help=WHERE_HELP),
+    split_by: str = typer.Option("donor", "--split-by", help=SPLIT_HELP),
+    epochs: int = typer.Option(5, "--epochs", help="Passes over the training cells."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Cells per step."),
+    lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate."),
+    mask_fraction: float = typer.Option(0.05, "--mask-fraction", help="Fraction of PPI pairs masked per step."),
+    hidden: int = typer.Option(32, "--hidden", help="Node embedding width."),
+    layers: int = typer.Option(2, "--layers", help="Global message-passing layers."),
+    conv: str = typer.Option("attention", "--conv", help="attention (fast), gat (exact), gcn or gin."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the split, initialisation, masks and batches."),
+) -> None:
+    """Pretrain the encoder by masked PPI-edge reconstruction; print held-out-cell edge AUC and AP."""
+    from celltosg.loader import load_cohort
+    from celltosg.train import pretrain
+
+    cohort = load_cohort(store, _conditions(where), task="pretrain", split_by=split_by, seed=seed)
+    result = pretrain(cohort, config=_config(hidden, layers, conv), epochs=epochs, batch_size=batch_size, lr=lr,
+                      mask_fraction=mask_fraction, seed=seed, out=out)
+    m = result.metrics
+    typer.echo(f"held-out cells: {m['n_held_out']}   edge AUC: {m['auc']:.4f}   AP: {m['ap']:.4f}")
+    typer.echo(f"checkpoint written to {result.checkpoint}")
+
+
+@app.command("finetune")
+def finetune_command(
+    store: Path = typer.Argument(..., help="TOSG store directory."),
+    task: str = typer.Option(..., "--task", help="cell_type, disease or sex."),
+    out: Path = typer.Option(..., "--out", help="Output directory: model.ckpt, metrics.json, last.ckpt."),
+    where: list[str] = typer.Option([], "--where", "-w", help=WHERE_HELP),
+    pretrained: Path | None = typer.Option(None, "--pretrained", help="Checkpoint from `celltosg pretrain`."),
+    freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="Train only the readout and task head."),
+    split_by: str = typer.Option("donor", "--split-by", help=SPLIT_HELP),
+    epochs: int = typer.Option(30, "--epochs", help="Maximum passes over the training cells."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Cells per step."),
+    lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate (cosine schedule)."),
+    patience: int = typer.Option(5, "--patience", help="Stop after this many epochs without validation gain."),
+    hidden: int = typer.Option(32, "--hidden", help="Node embedding width (ignored with --pretrained)."),
+    layers: int = typer.Option(2, "--layers", help="Global message-passing layers (ignored with --pretrained)."),
+    conv: str = typer.Option("attention", "--conv", help="attention, gat, gcn or gin (ignored with --pretrained)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the split, initialisation and batches."),
+    resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT/last.ckpt when present."),
+    devices: int = typer.Option(1, "--devices", help="CPU processes; more than 1 trains with DDP (no resume)."),
+    strategy: str = typer.Option("ddp", "--strategy", help="Lightning strategy when --devices > 1."),
+) -> None:
+    """Fine-tune on a task; select on validation, report accuracy, macro-F1 and confusion matrix on test."""
+    from celltosg.loader import load_cohort
+    from celltosg.train import finetune
+
+    cohort = load_cohort(store, _conditions(where), task=task, split_by=split_by, seed=seed)
+    result = finetune(cohort, task=task, config=_config(hidden, layers, conv), pretrained=pretrained,
+                      freeze_encoder=freeze_encoder, epochs=epochs, batch_size=batch_size, lr=lr,
+                      patience=patience, seed=seed, out_dir=out, resume=resume, devices=devices, strategy=strategy)
+    if result.written:  # under DDP only rank 0 reports
+        typer.echo(_format_metrics(result.metrics))
+        typer.echo(f"model and metrics written to {out}")
+
+
+def _apply(kind: str, checkpoint: Path, input_path: Path, out: Path, gene_column: str | None, force: bool):
+    import anndata as ad
+
+    from celltosg.errors import MalformedInputError
+    from celltosg.train import embed, predict, write_result
+
+    if input_path.suffix != ".h5ad" or not input_path.is_file():
+        raise MalformedInputError(f"input {input_path} must be an existing .h5ad file")
+    adata = ad.read_h5ad(input_path)
+    if kind == "predict":
+        result = predict(checkpoint, adata, gene_column=gene_column, force=force)
+        classes = result.uns["celltosg"]["classes"]
+        write_result(result, out, obsm_key="celltosg_probabilities",
+                     obs_keys=("celltosg_label", "celltosg_probability"), columns=classes)
+        counts = result.obs["celltosg_label"].value_counts()
+        typer.echo("predicted: " + ", ".join(f"{k} ({v})" for k, v in counts.items()))
+    else:
+        result = embed(checkpoint, adata, gene_column=gene_column, force=force)
+        write_result(result, out, obsm_key="X_celltosg")
+        typer.echo(f"{result.n_obs} cell embeddings of width {result.obsm['X_celltosg'].shape[1]}")
+    report = result.uns["celltosg"]
+    typer.echo(f"gene mapping: {100 * report['input_mapping_rate']:.1f}% of {report['input_genes']} input genes "
+               f"mapped; {100 * report['model_gene_coverage']:.1f}% of the model's {report['model_genes']} "
+               "genes covered")
+    typer.echo(f"written to {out}")
+
+
+@app.command("predict")
+def predict_command(
+    checkpoint: Path = typer.Argument(..., help="model.ckpt from `celltosg finetune`."),
+    input_path: Path = typer.Argument(..., metavar="INPUT.h5ad", help="AnnData with cells x genes."),
+    out: Path = typer.Option(..., "--out", help="Output .h5ad (labels in obs, probabilities in obsm) or .csv."),
+    gene_column: str | None = typer.Option(None, "--gene-column", help="var column with gene ids (default: var names)."),
+    force: bool = typer.Option(False, "--force", help="Predict even when under half the model's genes are present."),
+) -> None:
+    """Predict labels and class probabilities for the cells of an AnnData."""
+    _apply("predict", checkpoint, input_path, out, gene_column, force)
+
+
+@app.command("embed")
+def embed_command(
+    checkpoint: Path = typer.Argument(..., help="Checkpoint from `celltosg pretrain` or `celltosg finetune`."),
+    input_path: Path = typer.Argument(..., metavar="INPUT.h5ad", help="AnnData with cells x genes."),
+    out: Path = typer.Option(..., "--out", help="Output .h5ad (embeddings in obsm['X_celltosg']) or .csv."),
+    gene_column: str | None = typer.Option(None, "--gene-column", help="var column with gene ids (default: var names)."),
+    force: bool = typer.Option(False, "--force", help="Embed even when under half the model's genes are present."),
+) -> None:
+    """Write the cell embeddings of a checkpoint's encoder for the cells of an AnnData."""
+    _apply("embed", checkpoint, input_path, out, gene_column, force)
