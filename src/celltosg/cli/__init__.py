@@ -30,6 +30,7 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debu
 # Command modules register themselves on `app` when imported.
 from celltosg.cli import build  # noqa: E402,F401
 from celltosg.cli import demo  # noqa: E402,F401
+from celltosg.cli import train  # noqa: E402,F401
 from celltosg.cli import explain  # noqa: E402,F401
 from celltosg.cli import kg  # noqa: E402,F401
 from celltosg.cli import store  # noqa: E402,F401
