@@ -80,10 +80,15 @@ def enrichment(
         )
     universe = {str(g).upper() for g in background}
     query = {str(g).upper() for g in genes} & universe
-    table = genesets[genesets["collection"].isin(list(collections))].copy()
-    table["symbol"] = table["symbol"].astype(str).str.upper()
-    table = table[table["symbol"].isin(universe)].drop_duplicates(["collection", "term_id", "symbol"])
-    table["hit"] = table["symbol"].isin(query)
+    table = genesets[genesets["collection"].isin(list(collections))]
+    codes, symbols = pd.factorize(table["symbol"])  # case-fold each distinct symbol once, not every row
+    upper = pd.Index(symbols.astype(str)).str.upper()
+    in_universe = np.append(upper.isin(universe), False)  # code -1 (missing symbol) -> last entry, False
+    is_hit = np.append(upper.isin(query), False)
+    table = pd.DataFrame({
+        "collection": table["collection"].to_numpy(), "term_id": table["term_id"].to_numpy(),
+        "term_name": table["term_name"].to_numpy(), "symbol": np.append(upper, "")[codes], "hit": is_hit[codes],
+    })[in_universe[codes]].drop_duplicates(["collection", "term_id", "symbol"])
     grouped = table.groupby(["collection", "term_id"], sort=False)
     terms = grouped.agg(term_name=("term_name", "first"), term_size=("symbol", "size"), overlap=("hit", "sum"))
     terms["genes"] = table[table["hit"]].groupby(["collection", "term_id"])["symbol"].agg(

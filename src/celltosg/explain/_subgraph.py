@@ -5,10 +5,10 @@ Rule:
 1. Seeds = the ``top_k`` nodes of highest ranking score (ties broken by node index; NaN never selected).
 2. The knowledge graph is taken as undirected (every edge kind). The seeds' induced subgraph falls into
    components; each is contracted to one terminal.
-3. Within every connected component of the contracted graph holding two or more terminals, a Steiner
-   tree over the terminals with unit edge weights (networkx, Mehlhorn's 2-approximation) gives the
-   connecting nodes. With unit weights, a tree's edges number (connectors + terminals - 1), so this is
-   the fewest connecting nodes up to the approximation. Seeds that the graph cannot connect stay isolated.
+3. A Steiner forest over the terminals with unit edge weights (Mehlhorn's 2-approximation, one tree per
+   connected component of the graph) gives the connecting nodes. With unit weights a tree's edges number
+   (connectors + terminals - 1), so this is the fewest connecting nodes up to the approximation. Seeds
+   that the graph cannot connect stay isolated.
 4. The core subgraph is the subgraph induced by seeds and connectors: every knowledge-graph edge among
    them is kept.
 """
@@ -82,6 +82,12 @@ def top_nodes(ranking: np.ndarray, top_k: int) -> np.ndarray:
 def connectors(edges: np.ndarray, n_nodes: int, seeds: np.ndarray) -> np.ndarray:
     """Non-seed nodes that connect the seeds (steps 2-3 of the module rule).
 
+    Mehlhorn's construction on the contracted graph: one multi-source breadth-first search from the
+    terminals (scipy) gives every node its nearest terminal; each edge joining two Voronoi regions
+    proposes a path between their terminals of length ``d(u) + 1 + d(v)``; a minimum spanning forest
+    (networkx) over the shortest proposals picks the paths; their union's spanning forest, with
+    non-terminal leaves pruned, is the Steiner tree.
+
     Parameters
     ----------
     edges
@@ -96,10 +102,8 @@ def connectors(edges: np.ndarray, n_nodes: int, seeds: np.ndarray) -> np.ndarray
     np.ndarray
         Sorted int64 indices of the connecting nodes.
     """
-    import networkx as nx
-    from networkx.algorithms.approximation import steiner_tree
     from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components
+    from scipy.sparse.csgraph import connected_components, dijkstra
 
     src, dst = np.asarray(edges, dtype=np.int64)
     is_seed = np.zeros(n_nodes, dtype=bool)
@@ -107,27 +111,68 @@ def connectors(edges: np.ndarray, n_nodes: int, seeds: np.ndarray) -> np.ndarray
     inner = is_seed[src] & is_seed[dst]
     induced = coo_matrix((np.ones(inner.sum()), (src[inner], dst[inner])), shape=(n_nodes, n_nodes))
     _, seed_component = connected_components(induced, directed=False)
-    # contract: a seed becomes terminal n_nodes + (its induced component), other nodes keep their index
+    # contract: a seed becomes terminal n_nodes + (its induced component); other nodes keep their index
     label = np.arange(n_nodes, dtype=np.int64)
     label[is_seed] = n_nodes + seed_component[is_seed]
+    terminals = np.unique(label[seeds])
+    if len(terminals) < 2:
+        return np.zeros(0, dtype=np.int64)
+    size = n_nodes + int(seed_component.max()) + 1
     a, b = label[src], label[dst]
     keep = a != b
-    graph = nx.Graph()
-    graph.add_edges_from(zip(a[keep].tolist(), b[keep].tolist(), strict=True))
-    terminals = set(label[seeds].tolist())
-    graph.add_nodes_from(terminals)
-    found: set[int] = set()
-    for component in nx.connected_components(graph):
-        inside = terminals & component
-        if len(inside) < 2:
-            continue
-        part = graph.subgraph(component).copy() if len(component) < graph.number_of_nodes() else graph
-        tree = steiner_tree(part, list(inside), method="mehlhorn")
-        found.update(node for node in tree.nodes if node < n_nodes)
-    isolated = sum(1 for component in nx.connected_components(graph) if len(terminals & component) == 1)
-    if isolated > 1:
-        log.info("%d groups of seeds cannot be connected through the knowledge graph", isolated)
-    return np.array(sorted(found), dtype=np.int64)
+    a, b = a[keep], b[keep]
+    graph = coo_matrix((np.ones(2 * len(a)), (np.concatenate([a, b]), np.concatenate([b, a]))),
+                       shape=(size, size)).tocsr()
+    distance, predecessor, nearest = dijkstra(graph, indices=terminals, unweighted=True, min_only=True,
+                                              return_predecessors=True)
+    reach = np.isfinite(distance[a]) & np.isfinite(distance[b]) & (nearest[a] != nearest[b])
+    u, v = a[reach], b[reach]
+    if not len(u):
+        return np.zeros(0, dtype=np.int64)
+    cost = distance[u] + 1 + distance[v]
+    s, t = np.minimum(nearest[u], nearest[v]), np.maximum(nearest[u], nearest[v])
+    order = np.lexsort((v, u, cost, t, s))  # per terminal pair, the cheapest bridge (ties: smallest nodes)
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = (s[order][1:] != s[order][:-1]) | (t[order][1:] != t[order][:-1])
+    best = order[first]
+    return _steiner_nodes(best, u, v, s, t, cost, predecessor, set(terminals.tolist()), n_nodes, (a, b))
+
+
+def _to_terminal(node: int, predecessor: np.ndarray) -> list[int]:
+    """``[node, ..., its nearest terminal]`` along the search's predecessors."""
+    path = [node]
+    while predecessor[path[-1]] >= 0:
+        path.append(int(predecessor[path[-1]]))
+    return path
+
+
+def _steiner_nodes(best, u, v, s, t, cost, predecessor, terminals: set[int], n_nodes: int,
+                   edges: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """Connecting nodes from the cheapest Voronoi bridges (the spanning-forest steps of Mehlhorn).
+
+    The spanning forest is taken over every graph edge among the paths' nodes (not only the path edges),
+    which lets it take shortcuts between paths.
+    """
+    import networkx as nx
+
+    proposals = nx.Graph()
+    for i in best.tolist():
+        proposals.add_edge(int(s[i]), int(t[i]), weight=float(cost[i]), bridge=i)
+    union = nx.Graph()
+    for _, _, data in nx.minimum_spanning_edges(proposals, data=True, weight="weight"):
+        bridge = data["bridge"]
+        nx.add_path(union, _to_terminal(int(u[bridge]), predecessor)[::-1] + _to_terminal(int(v[bridge]), predecessor))
+    a, b = edges
+    on_paths = np.zeros(max(int(a.max()), int(b.max())) + 1, dtype=bool)
+    on_paths[list(union.nodes)] = True
+    inside = on_paths[a] & on_paths[b]
+    union.add_edges_from(zip(a[inside].tolist(), b[inside].tolist(), strict=True))
+    tree = nx.minimum_spanning_tree(union)
+    leaves = [n for n in tree.nodes if tree.degree(n) == 1 and n not in terminals]
+    while leaves:
+        tree.remove_nodes_from(leaves)
+        leaves = [n for n in tree.nodes if tree.degree(n) <= 1 and n not in terminals]
+    return np.array(sorted(n for n in tree.nodes if n < n_nodes), dtype=np.int64)
 
 
 def core_subgraph(kg: KnowledgeGraph, scores: np.ndarray, top_k: int = 120, *, ranking: np.ndarray | None = None,
