@@ -124,7 +124,9 @@ class TOSGDataset(IterableDataset):
         mine = partition_chunks(sizes, n_shards)[shard]
         return [groups[order[i]] for i in mine]
 
-    def _rows(self, chunks: list[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def _buffers(self, chunks: list[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Yield (indices, values, order): whole chunks gathered up to ``buffer_size`` rows, unshuffled,
+        with the permutation to read them in."""
         rng = np.random.default_rng([self.seed, self.epoch, 1])
         buffer_idx: list[np.ndarray] = []
         buffer_x: list[np.ndarray] = []
@@ -137,30 +139,38 @@ class TOSGDataset(IterableDataset):
             buffer_x.append(normalize_log1p(x, target_sum=self.target_sum) if self.normalize else x)
             filled += len(idx)
             if filled >= self.buffer_size or i == len(chunks) - 1:
-                idx_all, x_all = np.concatenate(buffer_idx), np.concatenate(buffer_x)
+                idx_all = np.concatenate(buffer_idx)
+                x_all = buffer_x[0] if len(buffer_x) == 1 else np.concatenate(buffer_x)
                 order = rng.permutation(len(idx_all)) if self.shuffle else np.arange(len(idx_all))
-                yield idx_all[order], x_all[order]
+                yield idx_all, x_all, order
                 buffer_idx, buffer_x, filled = [], [], 0
 
     def __iter__(self):
         import torch
 
         shard, n_shards = _shard_identity(self.rank, self.world_size)
-        pending_idx = np.empty(0, dtype=np.int64)
-        pending_x = None
-        for idx, x in self._rows(self.shard_indices(shard, n_shards)):
+        carry_idx, carry_x = np.empty(0, dtype=np.int64), None
+        for idx, x, order in self._buffers(self.shard_indices(shard, n_shards)):
             if self.batch_size is None:
-                for j in range(len(idx)):
+                for j in order:
                     row = torch.from_numpy(x[j])
                     yield row if self.labels is None else (row, int(self.labels[idx[j]]))
                 continue
-            pending_idx = np.concatenate([pending_idx, idx])
-            pending_x = x if pending_x is None else np.concatenate([pending_x, x])
-            while len(pending_idx) >= self.batch_size:
-                yield self._batch(pending_idx[: self.batch_size], pending_x[: self.batch_size])
-                pending_idx, pending_x = pending_idx[self.batch_size:], pending_x[self.batch_size:]
-        if self.batch_size is not None and len(pending_idx):
-            yield self._batch(pending_idx, pending_x)
+            start = 0
+            if len(carry_idx):  # complete the batch left over from the previous buffer
+                start = min(self.batch_size - len(carry_idx), len(order))
+                carry_idx = np.concatenate([carry_idx, idx[order[:start]]])
+                carry_x = np.concatenate([carry_x, x[order[:start]]])
+                if len(carry_idx) < self.batch_size:
+                    continue
+                yield self._batch(carry_idx, carry_x)
+            while start + self.batch_size <= len(order):
+                take = order[start:start + self.batch_size]
+                yield self._batch(idx[take], x[take])
+                start += self.batch_size
+            carry_idx, carry_x = idx[order[start:]], x[order[start:]]
+        if self.batch_size is not None and len(carry_idx):
+            yield self._batch(carry_idx, carry_x)
 
     def _batch(self, idx: np.ndarray, x: np.ndarray):
         import torch
