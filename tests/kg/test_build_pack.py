@@ -8,8 +8,10 @@ import pytest
 from typer.testing import CliRunner
 
 from celltosg.cli import app
+from celltosg.errors import CellTOSGError
 from celltosg.io_utils import dir_bytes
 from celltosg.kg import KnowledgeGraph, embedded_pack_path
+from celltosg.kg._assemble import build_pack
 
 KEYS = ["n_rna", "n_protein", "n_internal", "n_ppi", "n_ligand_receptor", "n_sequences", "n_with_go_text"]
 
@@ -55,3 +57,9 @@ def test_rebuild_matches_committed_pack(tmp_path):
     rebuilt = json.loads((tmp_path / "human" / "pack.json").read_text())
     committed = json.loads((embedded_pack_path("human") / "pack.json").read_text())
     assert rebuilt["files"] == committed["files"]
+
+
+def test_build_pack_refuses_to_overwrite(tmp_path):
+    (tmp_path / "pack").mkdir()
+    with pytest.raises(CellTOSGError, match="--overwrite"):
+        build_pack(tmp_path / "pack", cache=tmp_path / "cache", fetch=False)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from celltosg.errors import CellTOSGError
 from celltosg.kg._fetch import SOURCES, default_cache, fetch_all, source_file, source_version
 from celltosg.kg.sources import (
     OrgDb,
@@ -272,6 +273,8 @@ def build_pack(out_dir: str | os.PathLike, *, cache: str | os.PathLike | None = 
     from celltosg.kg import write_pack
     from celltosg.kg._pack import pack_counts
 
+    if Path(out_dir).exists() and not overwrite:
+        raise CellTOSGError(f"{out_dir} already exists; choose another --out or pass --overwrite to replace it.")
     cache = Path(cache) if cache is not None else default_cache()
     if fetch:
         fetch_all(cache)
