@@ -1,0 +1,34 @@
+"""The benchmark harness: same splits, genes and normalisation for every model; results and figures."""
+
+from celltosg.evaluation._harness import RESULT_COLUMNS, ModelSpec, check_budget, evaluate_spec, run_benchmark
+from celltosg.evaluation._memory import PeakMemory, measure_peak_memory
+from celltosg.evaluation._report import markdown_table, plot_results, summarize, write_results
+from celltosg.evaluation._rewire import double_edge_swap, rewire_knowledge_graph
+from celltosg.evaluation._split import (
+    Split,
+    align_to_kg,
+    split_from_anndata,
+    split_from_cohort,
+    stratified_cell_split,
+)
+
+__all__ = [
+    "RESULT_COLUMNS",
+    "ModelSpec",
+    "PeakMemory",
+    "Split",
+    "align_to_kg",
+    "check_budget",
+    "double_edge_swap",
+    "evaluate_spec",
+    "markdown_table",
+    "measure_peak_memory",
+    "plot_results",
+    "rewire_knowledge_graph",
+    "run_benchmark",
+    "split_from_anndata",
+    "split_from_cohort",
+    "stratified_cell_split",
+    "summarize",
+    "write_results",
+]
