@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from celltosg.errors import MalformedInputError, StoreError
 from celltosg.progress import progress
 from celltosg.store import (
@@ -36,6 +38,7 @@ from celltosg.store._format import MANIFEST, SHARDS
 logger = logging.getLogger(__name__)
 
 DEFAULT_METACELL_SIZE = 50
+_GENE_POSITION = "_celltosg_gene_position"
 
 
 @dataclass(frozen=True)
@@ -118,7 +121,7 @@ def build_input(path: str, out: str, kg_ref: str, kg_checksum: str, options: dic
     Returns the input's manifest record: status, path, size, mtime_ns, shards (entries), n_cells_in,
     n_metacells, qc (the QC report) and mapping (the gene-mapping report).
     """
-    from celltosg.build._mapping import map_adata_genes
+    from celltosg.build._mapping import PackGeneMap, map_adata_genes
     from celltosg.build._metacells import make_metacells
     from celltosg.build._metadata import UNKNOWN, normalize_metadata
     from celltosg.build._qc import run_qc
@@ -132,7 +135,9 @@ def build_input(path: str, out: str, kg_ref: str, kg_checksum: str, options: dic
     obs = normalize_metadata(adata.obs, opts.obs_map)
     obs.loc[obs["dataset_id"] == UNKNOWN, "dataset_id"] = stem  # a file without dataset ids is one dataset
     adata.obs = obs
-    mapping = map_adata_genes(adata, kg, force=force_mapping, where=where).report()
+    gene_map = map_adata_genes(adata, kg, force=force_mapping, where=where)
+    mapping = gene_map.report()
+    adata.var[_GENE_POSITION] = np.arange(adata.n_vars)  # follows the genes through QC and meta-cells
     adata, qc = run_qc(adata, min_genes=opts.min_genes, min_cells=opts.min_cells,
                        max_mito_fraction=opts.max_mito_fraction, where=where)
     record = {"status": "done", "path": str(file.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
@@ -142,7 +147,8 @@ def build_input(path: str, out: str, kg_ref: str, kg_checksum: str, options: dic
         logger.warning("%s: no cell passed QC; the input adds nothing to the store", where)
         return record
     metacells = make_metacells(adata, method=opts.metacell_method, size=opts.metacell_size, seed=opts.seed)
-    X = map_adata_genes(metacells, kg, force=True, min_rate=0.0, where=where).apply(metacells.X)
+    kept = metacells.var[_GENE_POSITION].to_numpy()
+    X = PackGeneMap(rna_index=gene_map.rna_index[kept], n_rna=kg.n_rna).apply(metacells.X)
     cell_obs = metacells.obs.copy()
     cell_obs.insert(0, "cell_id", [f"{stem}:{name}" for name in metacells.obs_names])
     cell_obs = prepare_obs(cell_obs, where=where)
