@@ -1,0 +1,240 @@
+"""Train-step throughput and peak memory: CellTOSG-FM on one shared graph vs the reference's batching.
+
+The reference way is the same architecture (same fusion, readout and head) but each cell is a PyG
+``Data`` with its own copy of the edge list, merged per step with ``Batch.from_data_list`` and run
+through PyG's ``GATConv`` / ``GCNConv``. Ours runs each layer once per batch over one shared edge list.
+
+Every configuration runs in a fresh subprocess, so its peak memory (``ru_maxrss`` on CPU,
+``torch.cuda.max_memory_allocated`` on CUDA) is its own. Graph: the human pack when it is installed,
+else a random graph of its size (19k RNA + 19k protein nodes, about 550k edges); ``--quick`` uses a
+graph a tenth of that size.
+
+    .venv/bin/python benchmarks/model_throughput.py [--quick] [--device auto|cpu|cuda]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+# (name, implementation, conv): ours on the shared graph vs the reference way with the closest PyG conv
+PAIRS = {
+    "attention": (("ours", "attention"), ("pyg", "gat")),
+    "gcn": (("ours", "gcn"), ("pyg", "gcn")),
+    "gat": (("ours", "gat"), ("pyg", "gat")),
+}
+TEXT_DIM, SEQ_DIM, N_CLASSES = 384, 32, 10
+
+
+def random_graph_inputs(n_genes: int, n_ppi_pairs: int, n_lr: int, seed: int = 0):
+    """GraphInputs of a random graph: RNA i -> protein i, random PPI pairs (both directions), L -> R."""
+    from celltosg.model import GraphInputs
+
+    g = torch.Generator().manual_seed(seed)
+    proteins = n_genes + torch.arange(n_genes)
+    pairs = torch.randint(0, n_genes, (2, int(n_ppi_pairs * 1.1)), generator=g)
+    pairs = pairs[:, pairs[0] < pairs[1]]
+    pairs = torch.unique(pairs[0] * n_genes + pairs[1])[:n_ppi_pairs]
+    a, b = n_genes + pairs // n_genes, n_genes + pairs % n_genes
+    lr = n_genes + torch.randint(0, n_genes, (2, n_lr), generator=g)
+    n = 2 * n_genes
+    return GraphInputs(
+        n_rna=n_genes, n_protein=n_genes,
+        internal_edge_index=torch.stack([torch.arange(n_genes), proteins]),
+        global_edge_index=torch.cat([torch.stack([torch.cat([a, b]), torch.cat([b, a])]), lr], 1),
+        text_emb=torch.randn(n, TEXT_DIM, generator=g),
+        seq_feat=torch.randn(n, SEQ_DIM, generator=g),
+        seq_mask=torch.rand(n, generator=g) < 0.5,
+    )
+
+
+def load_graph(quick: bool):
+    """(GraphInputs, description): the human pack with random frozen features, else a random graph."""
+    from celltosg.model import graph_inputs
+
+    if not quick:
+        from celltosg.kg import KnowledgeGraph, embedded_pack_path
+
+        if (embedded_pack_path("human") / "pack.json").exists():
+            kg = KnowledgeGraph.load("human")
+            rng = np.random.default_rng(0)
+            mask = np.zeros(kg.n_nodes, dtype=bool)
+            mask[kg.sequences["node_index"].to_numpy()] = True
+            text = rng.normal(size=(kg.n_nodes, TEXT_DIM)).astype(np.float32)
+            seq = rng.normal(size=(kg.n_nodes, SEQ_DIM)).astype(np.float32)
+            return graph_inputs(kg, text, seq, mask), "human pack"
+        return random_graph_inputs(19_000, 265_000, 3_000), "random graph, human-pack size"
+    return random_graph_inputs(2_000, 20_000, 300), "random graph (quick)"
+
+
+class _PyGBlock(nn.Module):
+    """The residual block of CellTOSG-FM with a PyG conv on a flat (B*N, hidden) batch."""
+
+    def __init__(self, conv: str, hidden: int, heads: int, dropout: float):
+        super().__init__()
+        from torch_geometric.nn import GATConv, GCNConv
+
+        self.conv = GATConv(hidden, hidden // heads, heads=heads) if conv == "gat" else GCNConv(hidden, hidden)
+        self.norm = nn.LayerNorm(hidden)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, h, edge_index):
+        return self.norm(h + self.dropout(nn.functional.gelu(self.conv(h, edge_index))))
+
+
+class ReferenceWayFM(nn.Module):
+    """CellTOSG-FM written the reference way: per-cell ``Data`` objects merged by ``Batch.from_data_list``."""
+
+    def __init__(self, graph, config):
+        super().__init__()
+        from celltosg.model import AttentionReadout, NodeFusion
+
+        self.graph, self.config = graph, config
+        for name in ("text_emb", "seq_feat", "seq_mask"):
+            self.register_buffer(name, getattr(graph, name), persistent=False)
+        self.fusion = NodeFusion(config.hidden, config.text_dim, config.seq_dim, use_text=config.use_text,
+                                 use_seq=config.use_seq, fusion=config.fusion)
+        block = lambda: _PyGBlock(config.conv, config.hidden, config.heads, config.dropout)  # noqa: E731
+        self.internal_layers = nn.ModuleList([block()])
+        self.global_layers = nn.ModuleList([block() for _ in range(config.layers)])
+        self.readout = AttentionReadout(config.hidden, config.readout_dim)
+        self.head = nn.Linear(config.readout_dim, config.n_classes)
+
+    def forward(self, x_rna):
+        from torch_geometric.data import Batch, Data
+
+        h = self.fusion(x_rna, self.graph.n_protein, self.text_emb, self.seq_feat, self.seq_mask)
+        batch, n, hidden = h.shape
+        for edges, layers in ((self.graph.internal_edge_index, self.internal_layers),
+                              (self.graph.global_edge_index, self.global_layers)):
+            merged = Batch.from_data_list([Data(x=h[b], edge_index=edges.to(h.device).clone())
+                                           for b in range(batch)])
+            flat = merged.x
+            for layer in layers:
+                flat = layer(flat, merged.edge_index)
+            h = flat.view(batch, n, hidden)
+        cell = self.readout(h)
+        return {"node": h, "cell": cell, "logits": self.head(cell)}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def worker(impl: str, conv: str, batch: int, steps: int, quick: bool, device_name: str) -> dict:
+    """One configuration's train steps; returns its figures."""
+    from celltosg.model import CellTOSGFM, FMConfig
+
+    torch.manual_seed(0)
+    device = torch.device(device_name)
+    graph, graph_name = load_graph(quick)
+    config = FMConfig(conv=conv, text_dim=TEXT_DIM, seq_dim=SEQ_DIM, n_classes=N_CLASSES)
+    model = (CellTOSGFM(graph, config) if impl == "ours" else ReferenceWayFM(graph, config)).to(device)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-3)
+    g = torch.Generator().manual_seed(1)
+    x = torch.log1p(torch.rand(batch, graph.n_rna, generator=g) * 20).to(device)
+    y = torch.randint(0, N_CLASSES, (batch,), generator=g).to(device)
+    setup_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for _ in range(steps + 1):  # the first step warms up caches and allocators and is not timed
+        _sync(device)
+        start = time.perf_counter()
+        loss = nn.functional.cross_entropy(model(x)["logits"], y)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    step = float(np.median(times[1:]))
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures = {"impl": impl, "conv": conv, "batch": batch, "step_s": step, "cells_per_s": batch / step,
+               "peak_rss_mb": peak_rss, "step_rss_mb": peak_rss - setup_rss, "graph": graph_name,
+               "n_nodes": graph.n_nodes,
+               "n_edges": int(graph.internal_edge_index.shape[1] + graph.global_edge_index.shape[1]),
+               "device": str(device), "threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        figures["peak_gpu_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return figures
+
+
+def run_configuration(impl, conv, batch, steps, quick, device, timeout) -> dict:
+    """Run :func:`worker` in a fresh interpreter and read its JSON line."""
+    command = [sys.executable, __file__, "--worker", impl, conv, str(batch), "--steps", str(steps),
+               "--device", device] + (["--quick"] if quick else [])
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        return {"impl": impl, "conv": conv, "batch": batch, "error": f"timed out after {timeout} s"}
+    if done.returncode != 0:
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        return {"impl": impl, "conv": conv, "batch": batch, "error": f"exit {done.returncode}: {tail[0]}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a graph a tenth of the human pack's size")
+    parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--convs", nargs="+", default=["attention", "gcn"], choices=sorted(PAIRS),
+                        help="ours with this conv vs the reference way with the closest PyG conv")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 2, 3 with --quick)")
+    parser.add_argument("--timeout", type=int, default=900, help="seconds per configuration")
+    parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    parser.add_argument("--worker", nargs=3, metavar=("IMPL", "CONV", "BATCH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    steps = args.steps or (3 if args.quick else 2)
+    if args.worker:
+        impl, conv, batch = args.worker
+        print(json.dumps(worker(impl, conv, int(batch), steps, args.quick, device)))
+        return
+
+    print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
+          f"load average={os.getloadavg()[0]:.1f} steps={steps}", flush=True)
+    memory = "peak_gpu_mb" if device == "cuda" else "peak_rss_mb"
+    header = f"{'impl':<5} {'conv':<9} {'B':>3} {'step s':>8} {'cells/s':>9} {'peak MB':>9} {'step MB':>9}"
+    print(header, flush=True)
+    rows = []
+    for conv in args.convs:
+        for batch in args.batch_sizes:
+            pair = [run_configuration(impl, c, batch, steps, args.quick, device, args.timeout)
+                    for impl, c in PAIRS[conv]]
+            rows.extend(pair)
+            for row in pair:
+                if "error" in row:
+                    print(f"{row['impl']:<5} {row['conv']:<9} {batch:>3} {row['error']}", flush=True)
+                    continue
+                step_mb = row.get("peak_gpu_mb", row["step_rss_mb"])
+                print(f"{row['impl']:<5} {row['conv']:<9} {batch:>3} {row['step_s']:>8.3f} "
+                      f"{row['cells_per_s']:>9.1f} {row[memory]:>9.0f} {step_mb:>9.0f}", flush=True)
+            ours, ref = pair
+            if "error" not in ours and "error" not in ref:
+                speed = ours["cells_per_s"] / ref["cells_per_s"]
+                mem_total = ours[memory] / ref[memory]
+                mem_step = (ours.get("peak_gpu_mb", ours["step_rss_mb"])
+                            / max(ref.get("peak_gpu_mb", ref["step_rss_mb"]), 1e-9))
+                print(f"  ratio ours/{ref['conv']}-reference-way B={batch}: throughput x{speed:.1f}, "
+                      f"peak memory {mem_total:.2f}, step memory {mem_step:.2f}", flush=True)
+    if rows and "error" not in rows[0]:
+        print(f"graph: {rows[0]['graph']}, {rows[0]['n_nodes']} nodes, {rows[0]['n_edges']} edges")
+    print("step MB: peak RSS growth during the train steps (CPU) or peak GPU memory allocated (CUDA)")
+    if args.json:
+        with open(args.json, "w") as handle:
+            json.dump(rows, handle, indent=2)
+
+
+if __name__ == "__main__":
+    main()
