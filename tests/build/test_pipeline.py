@@ -128,6 +128,10 @@ def test_interrupted_build_resumes_without_redoing_or_duplicating(tmp_path, tiny
     calls.clear()
     again = build_store(paths, out, kg=tiny_kg, metacell_size=4, **QC)
     assert calls == [] and again.manifest["shards"] == resumed.manifest["shards"]
+    # a lost shard makes its input build again
+    shutil.rmtree(out / "shards" / "in1-0000.zarr")
+    healed = build_store(paths, out, kg=tiny_kg, metacell_size=4, **QC)
+    assert calls == [str(paths[1])] and healed.manifest["shards"] == resumed.manifest["shards"]
 
 
 def test_resume_with_other_options_is_refused(tmp_path, tiny_kg, inputs):

@@ -29,6 +29,7 @@ from celltosg.store import (
     prepare_obs,
     read_manifest,
     safe_name,
+    shard_path,
     var_frame,
     write_manifest,
     write_shards,
@@ -198,6 +199,16 @@ def _check_inputs(paths: list[Path], manifest: dict) -> None:
                                       "names their shards and cell ids; rename one of them")
 
 
+def _finished(out: Path, record: dict | None) -> bool:
+    """An input is finished when its record says so and every shard it wrote is on disk."""
+    if record is None or record.get("status") != "done":
+        return False
+    missing = [e["name"] for e in record["shards"] if not shard_path(out, e["name"]).is_dir()]
+    if missing:
+        logger.warning("%s: shards %s are gone; building the input again", record["path"], missing)
+    return not missing
+
+
 def _drop_stale(manifest: dict, keys: dict[Path, str]) -> None:
     """Forget records of inputs whose file changed since they were built (their shards are rewritten)."""
     current = {str(p.resolve()): key for p, key in keys.items()}
@@ -305,7 +316,7 @@ def build_store(inputs, out, *, kg="human", layer: str | None = None, use_raw: b
     keys = {p: input_key(p) for p in paths}
     _drop_stale(manifest, keys)
     write_manifest(out, manifest)
-    todo = [p for p in paths if manifest["inputs"].get(keys[p], {}).get("status") != "done"]
+    todo = [p for p in paths if not _finished(out, manifest["inputs"].get(keys[p]))]
     skipped = len(paths) - len(todo)
     if skipped:
         logger.info("resuming %s: %d input(s) already built, %d to go", out, skipped, len(todo))
