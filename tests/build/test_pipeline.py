@@ -199,3 +199,12 @@ def test_dask_two_workers_give_identical_shards(tmp_path, tiny_kg, inputs):
     parallel = build_store(paths, tmp_path / "dask", kg=tiny_kg, metacell_size=4, workers=2, **QC)
     assert [s["sha256"] for s in serial.manifest["shards"]] == [s["sha256"] for s in parallel.manifest["shards"]]
     assert serial.manifest["files"] == parallel.manifest["files"]
+
+
+def test_unreachable_scheduler_is_a_clear_error(tmp_path, tiny_kg, inputs, monkeypatch):
+    from celltosg.build import _pipeline
+    from celltosg.errors import CellTOSGError
+
+    monkeypatch.setattr(_pipeline, "SCHEDULER_TIMEOUT_S", 1)
+    with pytest.raises(CellTOSGError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+        build_store(inputs[0][:1], tmp_path / "store", kg=tiny_kg, scheduler="tcp://127.0.0.1:9", **QC)

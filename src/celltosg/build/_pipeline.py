@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from celltosg.errors import MalformedInputError, StoreError
+from celltosg.errors import CellTOSGError, MalformedInputError, StoreError
 from celltosg.progress import progress
 from celltosg.store import (
     DEFAULT_CHUNK_ROWS,
@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_METACELL_SIZE = 50
 _GENE_POSITION = "_celltosg_gene_position"
+SCHEDULER_TIMEOUT_S = 20
 
 
 @dataclass(frozen=True)
@@ -243,7 +244,11 @@ def _run_tasks(todo: list[Path], out: Path, kg, options: BuildOptions, manifest:
     from dask.distributed import Client, LocalCluster, as_completed
 
     if scheduler is not None:
-        client, cluster = Client(scheduler), None
+        try:
+            client, cluster = Client(scheduler, timeout=f"{SCHEDULER_TIMEOUT_S}s"), None
+        except (OSError, TimeoutError) as error:
+            raise CellTOSGError(f"cannot reach the Dask scheduler at {scheduler} ({error}); start one with "
+                                "`dask scheduler` and `dask worker ADDRESS`, or drop --scheduler") from error
     else:
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
