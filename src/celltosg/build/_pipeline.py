@@ -13,7 +13,6 @@ import hashlib
 import logging
 import shutil
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -105,15 +104,20 @@ def read_counts(path: Path, options: BuildOptions):
     return adata
 
 
-@lru_cache(maxsize=4)
+# Packs loaded in this process, by (reference, checksum); the driver puts its own in for serial builds.
+_KG_CACHE: dict[tuple[str, str], object] = {}
+
+
 def _load_kg(reference: str, checksum: str):
     from celltosg.kg import KnowledgeGraph
 
-    kg = KnowledgeGraph.load(reference)
-    if kg.checksum != checksum:
-        raise StoreError(f"pack {reference} has checksum {kg.checksum}, the build expects {checksum}; "
-                         "every worker must see the same pack")
-    return kg
+    if (reference, checksum) not in _KG_CACHE:
+        kg = KnowledgeGraph.load(reference)
+        if kg.checksum != checksum:
+            raise StoreError(f"pack {reference} has checksum {kg.checksum}, the build expects {checksum}; "
+                             "every worker must see the same pack")
+        _KG_CACHE[(reference, checksum)] = kg
+    return _KG_CACHE[(reference, checksum)]
 
 
 def build_input(path: str, out: str, kg_ref: str, kg_checksum: str, options: dict, *,
@@ -238,6 +242,7 @@ def _run_tasks(todo: list[Path], out: Path, kg, options: BuildOptions, manifest:
         write_manifest(out, manifest)
 
     if scheduler is None and workers <= 1:
+        _KG_CACHE[(kg_reference(kg), kg.checksum)] = kg
         for path in progress(todo, description="building inputs"):
             record(path, build_input(str(path), *args, force_mapping=force_mapping))
         return
