@@ -91,10 +91,12 @@ def test_import_reads_every_row_exactly(tmp_path, tiny_kg):
     assert set(obs["disease_raw"]) <= {"healthy", "Alzheimer disease"}
     assert (obs["development_stage_category"] == "aged").all() and (obs["sex_normalized"] == "female").all()
     assert obs["raw_cells"].str.contains(".h5ad:").all() and obs["n_raw_cells"].min() >= 10
-    record = store.manifest["inputs"]["omnicelltosg"]
-    assert record["release"] == {"n_transcripts": 33, "n_proteins": 5, "n_edge_index": 9,
-                                 "n_internal_edge_index": 5, "n_ppi_edge_index": 4}
-    assert record["mapping"]["n_mapped"] == 13 and record["collapse_disagreements"] == 0
+    release = store.manifest["release"]
+    assert {k: release[k] for k in ("n_transcripts", "n_proteins", "n_edge_index", "n_internal_edge_index",
+                                    "n_ppi_edge_index")} == {"n_transcripts": 33, "n_proteins": 5, "n_edge_index": 9,
+                                                             "n_internal_edge_index": 5, "n_ppi_edge_index": 4}
+    assert release["mapping"]["n_mapped"] == 13
+    assert [r["collapse_disagreements"] for r in store.manifest["inputs"].values()] == [0, 0]
     assert verify_store(store.root) == []
 
 
@@ -137,4 +139,25 @@ def test_malformed_release_is_a_clear_error(tmp_path, tiny_kg, problem):
     match = _break(tmp_path / "release", problem)
     with pytest.raises(MalformedInputError, match=match):
         import_omnicelltosg(tmp_path / "release", tmp_path / "store", kg=tiny_kg)
-    assert not (tmp_path / "store").exists()
+    assert not (tmp_path / "store" / "obs.parquet").exists()
+
+
+def test_interrupted_import_resumes(tmp_path, tiny_kg, monkeypatch):
+    from celltosg.build import _import_omnicelltosg
+
+    write_mini_release(tmp_path / "release")
+    path = tmp_path / "release" / "expression_matrix" / "GEO_lung_part_0.npy"
+    good = np.load(path)
+    np.save(path, np.full_like(good, np.nan))
+    with pytest.raises(MalformedInputError, match="NaN"):
+        import_omnicelltosg(tmp_path / "release", tmp_path / "store", kg=tiny_kg)
+    np.save(path, good)
+    written = []
+    original = _import_omnicelltosg.write_shards
+    monkeypatch.setattr(_import_omnicelltosg, "write_shards",
+                        lambda out, stem, *a, **k: written.append(stem) or original(out, stem, *a, **k))
+    resumed = import_omnicelltosg(tmp_path / "release", tmp_path / "store", kg=tiny_kg)
+    assert written == ["GEO_lung_part_0"]
+    fresh = import_omnicelltosg(tmp_path / "release", tmp_path / "fresh", kg=tiny_kg)
+    assert [s["sha256"] for s in resumed.manifest["shards"]] == [s["sha256"] for s in fresh.manifest["shards"]]
+    assert resumed.verify() == []

@@ -9,7 +9,8 @@ The release (``../shared/design/REFERENCE.md``) holds dense float32 shards
 A gene's value is copied into each of its transcript columns, so a gene is read as the maximum over its
 columns (equal to every one of them in the release; columns that disagree are counted and reported).
 Genes are then mapped onto the pack's RNA nodes by symbol and summed per node. Each matrix file becomes
-one or more shards; rows are read from memory-mapped files in small blocks, so memory stays bounded.
+one or more shards and one input of the manifest, so an interrupted import resumes; rows are read from
+memory-mapped files in small blocks, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ import pandas as pd
 import scipy.sparse as sp
 
 from celltosg.errors import MalformedInputError
-from celltosg.io_utils import atomic_dir
 from celltosg.progress import progress
 from celltosg.store import (
     DEFAULT_CHUNK_ROWS,
@@ -151,17 +151,40 @@ def _release_obs(meta: pd.DataFrame) -> pd.DataFrame:
     return prepare_obs(obs, where=METADATA)
 
 
+def _open_or_create(out: Path, kg, build: dict) -> dict:
+    """The manifest of an import under way: resumed when it imports the same release the same way."""
+    from celltosg.errors import StoreError
+    from celltosg.store import read_manifest
+    from celltosg.store._format import MANIFEST
+
+    if (out / MANIFEST).is_file():
+        manifest = read_manifest(out)
+        if manifest.get("build") != build or manifest["kg_checksum"] != kg.checksum:
+            raise StoreError(f"{out} holds a store built otherwise (build {manifest.get('build')}, pack "
+                             f"{manifest['kg_checksum']}); import into a new --out")
+        manifest["complete"] = False
+        return manifest
+    if out.exists() and any(out.iterdir()):
+        raise StoreError(f"{out} exists and is not a TOSG store; choose an empty or new --out directory")
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = new_manifest(kg, chunk_rows=build["chunk_rows"])
+    manifest["build"] = build
+    return manifest
+
+
 def import_omnicelltosg(root, out, *, kg="human", force_mapping: bool = False,
-                        shard_size: int = DEFAULT_SHARD_ROWS, chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                        overwrite: bool = False):
-    """Read an OmniCellTOSG release directory into a new TOSG store (atomically).
+                        shard_size: int = DEFAULT_SHARD_ROWS, chunk_rows: int = DEFAULT_CHUNK_ROWS):
+    """Read an OmniCellTOSG release directory into a TOSG store, resumably.
+
+    Each matrix file is one input of the store's manifest: rerunning an interrupted import skips the
+    matrix files already written.
 
     Parameters
     ----------
     root
         The release root (``expression_matrix/``, ``cell_metadata_with_mappings.parquet``, ...).
     out
-        Store directory to create.
+        Store directory (new, or an interrupted import of the same release to resume).
     kg
         Pack name, directory or KnowledgeGraph whose RNA nodes become the columns.
     force_mapping
@@ -174,14 +197,11 @@ def import_omnicelltosg(root, out, *, kg="human", force_mapping: bool = False,
     import anndata as ad
 
     from celltosg.build._mapping import map_adata_genes
-    from celltosg.errors import StoreError
     from celltosg.kg import KnowledgeGraph
-    from celltosg.store import TOSGStore
+    from celltosg.store import TOSGStore, input_finished, remove_unlisted_shards, write_manifest
 
     root, out = Path(root), Path(out)
     kg = kg if isinstance(kg, KnowledgeGraph) else KnowledgeGraph.load(kg)
-    if out.exists() and not overwrite:
-        raise StoreError(f"{out} already exists; choose a new --out or remove it")
     summary = release_summary(root)
     matrix_dir = _need(root / MATRIX_DIR, "expression_matrix/ with the .npy shards")
     meta = pd.read_parquet(_need(root / METADATA, f"{METADATA} (one row per meta-cell)"))
@@ -196,37 +216,40 @@ def import_omnicelltosg(root, out, *, kg="human", force_mapping: bool = False,
                                where=str(root / GENE_INDEX))
     meta = meta.sort_values(["matrix_file_path", "matrix_row_idx"], kind="stable").reset_index(drop=True)
     obs = _release_obs(meta)
-    disagreements = 0
-    with atomic_dir(out, overwrite=overwrite) as tmp:
-        manifest = new_manifest(kg, chunk_rows=chunk_rows)
-        for file_name, positions in progress(list(meta.groupby("matrix_file_path", sort=True).indices.items()),
-                                             description="importing matrices"):
-            path = matrix_dir / str(file_name)
-            path = path if path.is_file() else matrix_dir / Path(str(file_name)).name
-            matrix = np.load(_need(path, f"the matrix {file_name} named by {METADATA}"), mmap_mode="r")
-            rows = meta["matrix_row_idx"].to_numpy(dtype=np.int64)[positions]
-            if matrix.ndim != 2 or matrix.shape[1] != summary["n_transcripts"]:
-                raise MalformedInputError(f"{path} has shape {matrix.shape}; expected (rows, "
-                                          f"{summary['n_transcripts']}) transcript columns as in s_bio.csv")
-            if len(rows) and (rows.min() < 0 or rows.max() >= matrix.shape[0]):
-                raise MalformedInputError(f"{METADATA} points at rows outside {path} ({matrix.shape[0]} rows)")
-            if flat.max() >= matrix.shape[1]:
-                raise MalformedInputError(f"{GENE_INDEX} names column {flat.max()} but {path} has "
-                                          f"{matrix.shape[1]} columns")
-            view = _GeneRows(matrix, rows, flat, starts, gene_map)
-            manifest["shards"] += write_shards(tmp, safe_name(Path(str(file_name)).stem), view,
-                                               obs.iloc[positions], var_frame(kg), shard_rows=shard_size,
-                                               chunk_rows=chunk_rows)
-            disagreements += view.disagreements
-        manifest["inputs"] = {"omnicelltosg": {
-            "status": "done", "path": str(root.resolve()), "release": summary, "mapping": gene_map.report(),
-            "n_genes": len(genes), "n_gene_columns": int(len(flat)),
-            "collapse_disagreements": disagreements // 2,  # every row is read twice (type scan, write)
-            "shards": list(manifest["shards"]),
-        }}
-        manifest["build"] = {"importer": "omnicelltosg"}
-        finalize_store(tmp, kg, manifest)
-    if disagreements:
-        logger.warning("%d (row, gene) values differed between a gene's transcript columns; the maximum "
-                       "was kept", disagreements // 2)
+    manifest = _open_or_create(out, kg, {"importer": "omnicelltosg", "root": str(root.resolve()),
+                                         "shard_size": shard_size, "chunk_rows": chunk_rows})
+    manifest["release"] = {**summary, "mapping": gene_map.report(), "n_genes": len(genes),
+                           "n_gene_columns": int(len(flat))}
+    write_manifest(out, manifest)
+    groups = sorted(meta.groupby("matrix_file_path", sort=True).indices.items())
+    for file_name, positions in progress(groups, description="importing matrices"):
+        path = matrix_dir / str(file_name)
+        path = path if path.is_file() else matrix_dir / Path(str(file_name)).name
+        matrix = np.load(_need(path, f"the matrix {file_name} named by {METADATA}"), mmap_mode="r")
+        key = f"{Path(str(file_name)).name}|{path.stat().st_size}|{path.stat().st_mtime_ns}"
+        if input_finished(out, manifest["inputs"].get(key)):
+            continue
+        rows = meta["matrix_row_idx"].to_numpy(dtype=np.int64)[positions]
+        if matrix.ndim != 2 or matrix.shape[1] != summary["n_transcripts"]:
+            raise MalformedInputError(f"{path} has shape {matrix.shape}; expected (rows, "
+                                      f"{summary['n_transcripts']}) transcript columns as in s_bio.csv")
+        if len(rows) and (rows.min() < 0 or rows.max() >= matrix.shape[0]):
+            raise MalformedInputError(f"{METADATA} points at rows outside {path} ({matrix.shape[0]} rows)")
+        if flat.max() >= matrix.shape[1]:
+            raise MalformedInputError(f"{GENE_INDEX} names column {flat.max()} but {path} has "
+                                      f"{matrix.shape[1]} columns")
+        view = _GeneRows(matrix, rows, flat, starts, gene_map)
+        shards = write_shards(out, safe_name(Path(str(file_name)).stem), view, obs.iloc[positions],
+                              var_frame(kg), shard_rows=shard_size, chunk_rows=chunk_rows)
+        disagreements = view.disagreements // 2  # every row is read twice (type scan, then write)
+        if disagreements:
+            logger.warning("%s: %d (row, gene) values differ between a gene's transcript columns; the "
+                           "maximum was kept", path, disagreements)
+        manifest["inputs"][key] = {"status": "done", "path": str(path.resolve()), "n_rows": len(rows),
+                                   "collapse_disagreements": disagreements, "shards": shards}
+        write_manifest(out, manifest)
+    remove_unlisted_shards(out, manifest)
+    records = sorted(manifest["inputs"].values(), key=lambda r: r["path"])
+    manifest["shards"] = [entry for r in records for entry in r["shards"]]
+    finalize_store(out, kg, manifest)
     return TOSGStore.open(out, kg=kg)

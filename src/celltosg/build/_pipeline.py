@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -23,17 +22,18 @@ from celltosg.store import (
     DEFAULT_CHUNK_ROWS,
     DEFAULT_SHARD_ROWS,
     finalize_store,
+    input_finished,
     kg_reference,
     new_manifest,
     prepare_obs,
     read_manifest,
+    remove_unlisted_shards,
     safe_name,
-    shard_path,
     var_frame,
     write_manifest,
     write_shards,
 )
-from celltosg.store._format import MANIFEST, SHARDS
+from celltosg.store._format import MANIFEST
 
 logger = logging.getLogger(__name__)
 
@@ -204,16 +204,6 @@ def _check_inputs(paths: list[Path], manifest: dict) -> None:
                                       "names their shards and cell ids; rename one of them")
 
 
-def _finished(out: Path, record: dict | None) -> bool:
-    """An input is finished when its record says so and every shard it wrote is on disk."""
-    if record is None or record.get("status") != "done":
-        return False
-    missing = [e["name"] for e in record["shards"] if not shard_path(out, e["name"]).is_dir()]
-    if missing:
-        logger.warning("%s: shards %s are gone; building the input again", record["path"], missing)
-    return not missing
-
-
 def _drop_stale(manifest: dict, keys: dict[Path, str]) -> None:
     """Forget records of inputs whose file changed since they were built (their shards are rewritten)."""
     current = {str(p.resolve()): key for p, key in keys.items()}
@@ -221,15 +211,6 @@ def _drop_stale(manifest: dict, keys: dict[Path, str]) -> None:
         if record["path"] in current and current[record["path"]] != key:
             logger.info("%s changed since it was built; rebuilding it", record["path"])
             del manifest["inputs"][key]
-
-
-def _remove_unlisted(out: Path, manifest: dict) -> None:
-    """Delete shards no record lists (left by interrupted or superseded work)."""
-    listed = {f"{e['name']}.zarr" for r in manifest["inputs"].values() for e in r["shards"]}
-    for entry in (out / SHARDS).iterdir() if (out / SHARDS).is_dir() else []:
-        if entry.name not in listed:
-            logger.debug("removing unlisted %s", entry)
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 def _run_tasks(todo: list[Path], out: Path, kg, options: BuildOptions, manifest: dict, keys: dict[Path, str],
@@ -326,14 +307,13 @@ def build_store(inputs, out, *, kg="human", layer: str | None = None, use_raw: b
     keys = {p: input_key(p) for p in paths}
     _drop_stale(manifest, keys)
     write_manifest(out, manifest)
-    todo = [p for p in paths if not _finished(out, manifest["inputs"].get(keys[p]))]
+    todo = [p for p in paths if not input_finished(out, manifest["inputs"].get(keys[p]))]
     skipped = len(paths) - len(todo)
     if skipped:
         logger.info("resuming %s: %d input(s) already built, %d to go", out, skipped, len(todo))
     _run_tasks(todo, out, kg, options, manifest, keys, workers=workers, scheduler=scheduler,
                force_mapping=force_mapping)
-    (out / SHARDS).mkdir(exist_ok=True)
-    _remove_unlisted(out, manifest)
+    remove_unlisted_shards(out, manifest)
     records = sorted(manifest["inputs"].values(), key=lambda r: r["path"])
     manifest["shards"] = [entry for r in records for entry in r["shards"]]
     finalize_store(out, kg, manifest)

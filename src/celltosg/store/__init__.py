@@ -11,7 +11,15 @@ from celltosg.store._manifest import kg_reference, new_manifest, read_manifest, 
 from celltosg.store._reader import TOSGStore
 from celltosg.store._shard import open_shard_x, read_shard_obs, write_shard
 from celltosg.store._verify import store_info, verify_store
-from celltosg.store._writer import create_store, finalize_store, prepare_obs, safe_name, write_shards
+from celltosg.store._writer import (
+    create_store,
+    finalize_store,
+    input_finished,
+    prepare_obs,
+    remove_unlisted_shards,
+    safe_name,
+    write_shards,
+)
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -20,12 +28,14 @@ __all__ = [
     "TOSGStore",
     "create_store",
     "finalize_store",
+    "input_finished",
     "kg_reference",
     "new_manifest",
     "open_shard_x",
     "prepare_obs",
     "read_manifest",
     "read_shard_obs",
+    "remove_unlisted_shards",
     "safe_name",
     "shard_path",
     "store_info",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from celltosg.store._format import (
     DEFAULT_SHARD_ROWS,
     OBS,
     RAW_CELLS_SEPARATOR,
+    SHARDS,
     VAR,
     shard_path,
     var_frame,
@@ -71,6 +73,27 @@ def write_shards(root: str | Path, stem: str, X, obs: pd.DataFrame, var: pd.Data
         entries.append(write_shard(path, X[start:stop], obs.iloc[start:stop], var, chunk_rows=chunk_rows))
         logger.debug("wrote shard %s (%d rows)", path.name, stop - start)
     return entries
+
+
+def input_finished(root: str | Path, record: dict | None) -> bool:
+    """A build input is finished when its manifest record says so and every shard it wrote is on disk."""
+    if record is None or record.get("status") != "done":
+        return False
+    missing = [e["name"] for e in record["shards"] if not shard_path(Path(root), e["name"]).is_dir()]
+    if missing:
+        logger.warning("%s: shards %s are gone; building that input again", record.get("path"), missing)
+    return not missing
+
+
+def remove_unlisted_shards(root: str | Path, manifest: dict) -> None:
+    """Delete everything in ``shards/`` that no input record lists (left by interrupted or superseded work)."""
+    shards = Path(root) / SHARDS
+    shards.mkdir(parents=True, exist_ok=True)
+    listed = {f"{e['name']}.zarr" for r in manifest["inputs"].values() for e in r["shards"]}
+    for entry in shards.iterdir():
+        if entry.name not in listed:
+            logger.debug("removing unlisted %s", entry)
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 def finalize_store(root: str | Path, kg, manifest: dict) -> dict:
