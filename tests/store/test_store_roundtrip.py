@@ -157,3 +157,9 @@ def test_open_errors_name_the_problem(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(StoreError, match="not a TOSG store"):
         TOSGStore.open(tmp_path / "empty")
+
+
+def test_columns_whose_type_differs_between_shards_are_stored_as_text(tmp_path, tiny_kg):
+    obs = pd.DataFrame({"batch": [1, 2, "b3", None]}, index=["a", "b", "c", "d"])
+    store = create_store(tmp_path / "s", np.ones((4, tiny_kg.n_rna)), obs, tiny_kg, shard_size=2)
+    assert store.obs["batch"].tolist() == ["1", "2", "b3", None]

@@ -113,6 +113,9 @@ def finalize_store(root: str | Path, kg, manifest: dict) -> dict:
         frames.append(obs)
     obs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         {"cell_id": [], "shard": [], "row": [], "n_raw_cells": [], "raw_cells": []})
+    for column in obs.select_dtypes(include="object").columns:
+        # inputs may disagree on a column's type (numbers in one file, text in another)
+        obs[column] = [None if v is None or (isinstance(v, float) and np.isnan(v)) else str(v) for v in obs[column]]
     duplicated = obs["cell_id"].duplicated()
     if duplicated.any():
         raise StoreError(f"cell ids repeat across shards (for example {obs.loc[duplicated, 'cell_id'].head(3).tolist()}); "
