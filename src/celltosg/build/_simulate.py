@@ -147,7 +147,7 @@ def simulate(
     donors = _donors(n_donors, tissues, conditions, plan_rng)
     donor_of_cell, type_of_cell, library = _cell_plan(n_cells, donors, model, plan_rng)
     ranges = _file_ranges(donor_of_cell, cells_per_file)
-    var = pd.DataFrame({"gene_ids": gene_ids}, index=pd.Index(symbols, name=None))
+    var = pd.DataFrame({"gene_ids": pd.Categorical(gene_ids)}, index=pd.Index(symbols, name=None))
 
     out = Path(out_dir)
     if out.exists() and not overwrite:
@@ -159,7 +159,7 @@ def simulate(
             rng = np.random.default_rng([seed, 2, index])
             X = model.sample(donor_of_cell[cells], type_of_cell[cells], library[cells], donors, rng)
             obs = _obs(cells, donor_of_cell, type_of_cell, donors, model)
-            name = (f"donor_{donors[donor_of_cell[start]].donor_id}.h5ad" if cells_per_file is None
+            name = (f"{donors[donor_of_cell[start]].donor_id}.h5ad" if cells_per_file is None
                     else f"part_{index:05d}.h5ad")
             _write_h5ad(tmp / name, X, obs, var)
             names.append(name)
@@ -252,63 +252,59 @@ class _ExpressionModel:
         pairs, profile_of_cell = np.unique(np.stack([donor_of_cell, type_of_cell], 1), axis=0, return_inverse=True)
         profile_of_cell = profile_of_cell.ravel()
         shares = np.stack([self.profile(donors[d], t) for d, t in pairs])  # (n_profiles, n_genes)
-        rows, cols, vals = [], [], []
         nb, theta = self.nb_genes, self.theta[self.nb_genes].astype(np.float32)
         nb_shares = shares[:, nb]
+        blocks = []
         for start in range(0, n, _CHUNK_CELLS):
             stop = min(start + _CHUNK_CELLS, n)
             mean = (library[start:stop, None] * nb_shares[profile_of_cell[start:stop]]).astype(np.float32)
-            counts = negative_binomial(mean, theta, rng)
-            r, c = np.nonzero(counts)
-            rows.append(r + start)
-            cols.append(nb[c])
-            vals.append(counts[r, c])
+            blocks.append(sp.csr_matrix(negative_binomial(mean, theta, rng).astype(np.float32)))
+        scatter = sp.csr_matrix((np.ones(len(nb), dtype=np.float32), (np.arange(len(nb)), nb)),
+                                shape=(len(nb), self.n_genes))
+        X = sp.vstack(blocks, format="csr") @ scatter
         # Poisson genes: per gene a Poisson total over the profile's cells, each count given to a cell with
         # probability proportional to its library size (the same law as independent Poisson draws)
         low = self.poisson_genes
+        rows, cols = [], []
         for p in range(len(pairs)):
             cells = np.flatnonzero(profile_of_cell == p)
-            cumulative = np.cumsum(library[cells])
-            totals = rng.poisson(shares[p, low] * cumulative[-1])
-            owner = np.searchsorted(cumulative, rng.random(int(totals.sum())) * cumulative[-1], side="right")
-            rows.append(cells[np.minimum(owner, len(cells) - 1)])
+            totals = rng.poisson(shares[p, low] * library[cells].sum())
+            rows.append(cells[draw_alias(*alias_table(library[cells]), int(totals.sum()), rng)])
             cols.append(np.repeat(low, totals))
-            vals.append(np.ones(len(owner), dtype=np.int64))
-        X = sp.coo_matrix((np.concatenate(vals).astype(np.float32), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(n, self.n_genes)).tocsr()
-        X.sum_duplicates()
+        rows, cols = np.concatenate(rows), np.concatenate(cols)
+        poisson = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)), shape=(n, self.n_genes))
+        poisson.sum_duplicates()
+        X = (X + poisson).tocsr()
         X.sort_indices()
         return X
 
 
 def negative_binomial(mean: np.ndarray, theta: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """NB counts with the given means (n, h) and dispersions ``theta`` (h,); int64 (n, h).
+    """NB counts with means ``mean`` (n, h) and dispersions ``theta`` (h,), as Poisson(mean x Gamma(theta, 1/theta))."""
+    gamma = rng.standard_gamma(theta.astype(np.float32), size=mean.shape, dtype=np.float32)
+    return rng.poisson(mean * gamma / theta)
 
-    Inverse CDF on one uniform per entry (``P(0) = (1 + mean/theta)^-theta``, then
-    ``P(k) = P(k-1) (theta + k - 1) / k * mean / (theta + mean)`` on the ever fewer entries still above),
-    several times faster than gamma-Poisson draws when most means are small; means above 30 use numpy's
-    sampler.
-    """
-    out = np.zeros(mean.shape, dtype=np.int64)
-    flat_mean, flat_out = mean.ravel(), out.ravel()
-    theta_full = np.broadcast_to(theta, mean.shape).ravel()
-    big = flat_mean > 30.0
-    if big.any():
-        t, m = theta_full[big].astype(np.float64), flat_mean[big].astype(np.float64)
-        flat_out[big] = rng.negative_binomial(t, t / (t + m))
-    u = rng.random(mean.shape, dtype=np.float32).ravel()
-    p0 = np.exp(-theta * np.log1p(mean / theta)).ravel()
-    active = np.flatnonzero((u > p0) & ~big)
-    u, t, m, pk = (a[active].astype(np.float64) for a in (u, theta_full, flat_mean, p0))
-    q, cdf, k = m / (t + m), pk.copy(), 0
-    while active.size:
-        k += 1
-        pk *= (t + k - 1) / k * q
-        cdf += pk
-        flat_out[active] = k
-        more = (u > cdf) & (pk > 1e-12)
-        active, u, t, q, pk, cdf = active[more], u[more], t[more], q[more], pk[more], cdf[more]
-    return out
+
+def alias_table(weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker / Vose alias table for drawing index i with probability weights[i] / sum (O(1) per draw)."""
+    n = len(weights)
+    prob = np.asarray(weights, dtype=np.float64) * n / np.sum(weights)
+    alias = np.arange(n)
+    small = [i for i in range(n) if prob[i] < 1.0]
+    large = [i for i in range(n) if prob[i] >= 1.0]
+    while small and large:
+        s, g = small.pop(), large.pop()
+        alias[s] = g
+        prob[g] -= 1.0 - prob[s]
+        (small if prob[g] < 1.0 else large).append(g)
+    prob[small + large] = 1.0
+    return prob, alias
+
+
+def draw_alias(prob: np.ndarray, alias: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` indices drawn from an :func:`alias_table`."""
+    pick = (rng.random(size) * len(prob)).astype(np.int64)
+    return np.where(rng.random(size) < prob[pick], pick, alias[pick])
 
 
 def _unique(values: Sequence[str]) -> list[str]:
