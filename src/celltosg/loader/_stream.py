@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from celltosg.errors import QueryError
-from celltosg.loader._normalize import TARGET_SUM, normalize_log1p
+from celltosg.loader._normalize import TARGET_SUM
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,17 @@ def chunk_ids(store, positions: np.ndarray) -> np.ndarray:
     shard = pd.Categorical(obs["shard"].to_numpy()[positions], categories=names).codes.astype(np.int64)
     row = obs["row"].to_numpy(dtype=np.int64)[positions]
     return shard * (1 << 32) + row // int(store.manifest["chunk_rows"])
+
+
+def normalize_log1p_inplace(x: np.ndarray, *, target_sum: float = TARGET_SUM) -> np.ndarray:
+    """:func:`~celltosg.loader.normalize_log1p` of float32 (n, g) counts, overwriting ``x``; returns x.
+
+    Same arithmetic (float64 row totals, float32 scale and log1p), without the (n, g) temporaries.
+    """
+    totals = x.sum(axis=1, keepdims=True, dtype=np.float64)
+    scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0).astype(np.float32)
+    np.multiply(x, scale, out=x)
+    return np.log1p(x, out=x)
 
 
 def partition_chunks(sizes: np.ndarray, n_parts: int) -> list[np.ndarray]:
@@ -126,24 +137,40 @@ class TOSGDataset(IterableDataset):
 
     def _buffers(self, chunks: list[np.ndarray]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Yield (indices, values, order): whole chunks gathered up to ``buffer_size`` rows, unshuffled,
-        with the permutation to read them in."""
+        with the permutation to read them in.
+
+        Chunks are decoded straight into one float32 buffer and normalised there. In batch mode every batch
+        is copied out of it, so the buffer is reused; rows are yielded as views, so each fill gets a new one.
+        """
+        if not chunks:
+            return
         rng = np.random.default_rng([self.seed, self.epoch, 1])
-        buffer_idx: list[np.ndarray] = []
-        buffer_x: list[np.ndarray] = []
-        filled = 0
+        capacity = self.buffer_size - 1 + max(len(idx) for idx in chunks)
+        width = self.store.n_nodes if self.columns is None else len(self.columns)
+        scratch = None if self.columns is None else np.empty((0, self.store.n_nodes), dtype=np.float32)
+        buffer, buffer_idx, filled = None, [], 0
         for i, idx in enumerate(chunks):
-            x = self.store.read_rows(self.positions[idx])
-            if self.columns is not None:
-                x = x[:, self.columns]
+            if buffer is None:
+                buffer = np.empty((capacity, width), dtype=np.float32)
+            x = buffer[filled:filled + len(idx)]
+            if scratch is None:
+                self.store.read_rows_into(self.positions[idx], x)
+            else:
+                if len(scratch) < len(idx):
+                    scratch = np.empty((len(idx), self.store.n_nodes), dtype=np.float32)
+                full = self.store.read_rows_into(self.positions[idx], scratch[:len(idx)])
+                np.take(full, self.columns, axis=1, out=x)
+            if self.normalize:
+                normalize_log1p_inplace(x, target_sum=self.target_sum)
             buffer_idx.append(idx)
-            buffer_x.append(normalize_log1p(x, target_sum=self.target_sum) if self.normalize else x)
             filled += len(idx)
             if filled >= self.buffer_size or i == len(chunks) - 1:
                 idx_all = np.concatenate(buffer_idx)
-                x_all = buffer_x[0] if len(buffer_x) == 1 else np.concatenate(buffer_x)
                 order = rng.permutation(len(idx_all)) if self.shuffle else np.arange(len(idx_all))
-                yield idx_all, x_all, order
-                buffer_idx, buffer_x, filled = [], [], 0
+                yield idx_all, buffer[:filled], order
+                buffer_idx, filled = [], 0
+                if self.batch_size is None:
+                    buffer = None
 
     def __iter__(self):
         import torch

@@ -104,10 +104,17 @@ class TOSGStore:
     def _location(self) -> tuple[np.ndarray, np.ndarray]:
         """Shard number (into manifest shards) and row inside the shard of every global position."""
         names = [entry["name"] for entry in self._manifest["shards"]]
-        codes = pd.Categorical(self.obs["shard"], categories=names).codes.astype(np.int64)
+        # Only two columns are needed: reading the whole obs table would cost far more than the rows asked.
+        table = self.__dict__.get("obs")
+        if table is None:
+            table = pd.read_parquet(self.root / OBS, columns=["shard", "row"])
+            if len(table) != self.n_cells:
+                raise StoreError(f"{self.root / OBS} has {len(table)} rows, the manifest says {self.n_cells}; "
+                                 "run `celltosg store verify` and rebuild")
+        codes = pd.Categorical(table["shard"], categories=names).codes.astype(np.int64)
         if (codes < 0).any():
             raise StoreError(f"{self.root / OBS} names shards missing from the manifest; rebuild the store")
-        return codes, self.obs["row"].to_numpy(dtype=np.int64)
+        return codes, table["row"].to_numpy(dtype=np.int64)
 
     @cached_property
     def _chunk_rows(self) -> np.ndarray:
@@ -163,11 +170,20 @@ class TOSGStore:
         Returns float32 (len(positions), n_nodes). Each needed zarr chunk is read once.
         """
         pos = self._positions(positions)
+        return self.read_rows_into(pos, np.empty((len(pos), self.n_nodes), dtype=np.float32))
+
+    def read_rows_into(self, positions, out: np.ndarray) -> np.ndarray:
+        """Fill ``out`` (len(positions), n_nodes), any float dtype, with the rows asked and return it.
+
+        Chunks are decoded one at a time straight into ``out``, so memory beyond ``out`` stays at one
+        decoded chunk (chunk_rows x n_nodes in the stored integer or float32 type).
+        """
+        pos = self._positions(positions)
+        if out.shape != (len(pos), self.n_nodes):
+            raise QueryError(f"out has shape {out.shape}; expected ({len(pos)}, {self.n_nodes})")
         _, rows = self._location
-        out = np.empty((len(pos), self.n_nodes), dtype=np.float32)
         for shard, start, stop, group in self._chunk_groups(pos):
-            block = self._read_chunk(shard, start, stop)
-            out[group] = block[rows[pos[group]] - start]
+            _place(out, group, self._read_chunk(shard, start, stop), rows[pos[group]] - start)
         return out
 
     def iter_chunks(self, positions=None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -180,7 +196,9 @@ class TOSGStore:
         _, rows = self._location
         for shard, start, stop, group in self._chunk_groups(pos):
             block = self._read_chunk(shard, start, stop)
-            yield pos[group], block[rows[pos[group]] - start].astype(np.float32)
+            x = np.empty((len(group), self.n_nodes), dtype=np.float32)
+            _place(x, np.arange(len(group)), block, rows[pos[group]] - start)
+            yield pos[group], x
 
     # ------------------------------------------------------------ inspection
     def verify(self) -> list[str]:
@@ -195,3 +213,13 @@ class TOSGStore:
         from celltosg.store._verify import store_info
 
         return store_info(self)
+
+
+def _place(out: np.ndarray, targets: np.ndarray, block: np.ndarray, local: np.ndarray) -> None:
+    """``out[targets] = block[local]`` cast to out's dtype; one straight copy when a whole chunk lands on
+    consecutive rows (the streaming case), avoiding the gathered temporary."""
+    whole = len(local) == len(block) and bool((local == np.arange(len(block))).all())
+    if whole and len(targets) and bool((np.diff(targets) == 1).all()):
+        np.copyto(out[targets[0]:targets[0] + len(targets)], block, casting="unsafe")
+    else:
+        out[targets] = block[local]
