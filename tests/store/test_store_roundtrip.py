@@ -163,3 +163,13 @@ def test_columns_whose_type_differs_between_shards_are_stored_as_text(tmp_path, 
     obs = pd.DataFrame({"batch": [1, 2, "b3", None]}, index=["a", "b", "c", "d"])
     store = create_store(tmp_path / "s", np.ones((4, tiny_kg.n_rna)), obs, tiny_kg, shard_size=2)
     assert store.obs["batch"].tolist() == ["1", "2", "b3", None]
+
+
+def test_read_rows_into_fills_the_given_buffer(tiny_store, tiny_store_data):
+    _, X = tiny_store_data
+    positions = np.concatenate([np.arange(16, 32), [3, 200, 3]])  # one whole chunk, then scattered rows
+    out = np.full((len(positions), 40), -1.0)
+    assert tiny_store.read_rows_into(positions, out) is out
+    np.testing.assert_array_equal(out, X[positions])
+    with pytest.raises(QueryError, match="expected"):
+        tiny_store.read_rows_into(positions, np.empty((2, 40), dtype=np.float32))
