@@ -36,6 +36,7 @@ from celltosg.cli import kg  # noqa: E402,F401
 from celltosg.cli import store  # noqa: E402,F401
 from celltosg.cli import query  # noqa: E402,F401
 from celltosg.cli import simulate  # noqa: E402,F401
+from celltosg.cli import benchmark  # noqa: E402,F401
 
 _err = Console(stderr=True)
 

@@ -7,14 +7,18 @@ from dataclasses import replace
 
 from celltosg.baselines import (
     GNN_KINDS,
+    CellTOSGFMClassifier,
     CellTypistClassifier,
     GNNClassifier,
     LogisticRegressionClassifier,
     MLPClassifier,
+    PretrainCache,
+    ReferenceFMClassifier,
     TorchFitConfig,
 )
 from celltosg.errors import UnknownIdentifierError
 from celltosg.evaluation._harness import ModelSpec
+from celltosg.evaluation._rewire import rewire_knowledge_graph
 from celltosg.evaluation._split import Split
 
 GRID_SIZE = 4  # configurations evaluated on validation data per model: the shared tuning budget
@@ -38,6 +42,73 @@ def _gnn(kind: str, fit_config: TorchFitConfig):
         lr = params.pop("lr")
         return GNNClassifier(n_classes=split.n_classes, kg=split.kg, kind=kind, seed=seed,
                              fit_config=replace(fit_config, lr=lr), **params)
+
+    return build
+
+
+class GraphCache:
+    """GraphInputs (frozen text and sequence features) per knowledge graph, and rewired graphs per seed,
+    computed once per benchmark run."""
+
+    def __init__(self, seq_dim: int = 32) -> None:
+        self.seq_dim = seq_dim
+        self._inputs: list[tuple[object, object]] = []
+        self._rewired: list[tuple[object, int, object]] = []
+
+    def inputs(self, kg):
+        """:class:`celltosg.model.GraphInputs` of ``kg``."""
+        for known, graph in self._inputs:
+            if known is kg:
+                return graph
+        from celltosg.encode import sequence_features, text_embeddings
+        from celltosg.model import graph_inputs
+
+        base = self._base(kg)
+        if base is None:
+            seq_feat, seq_mask = sequence_features(kg, dim=self.seq_dim)
+            graph = graph_inputs(kg, text_embeddings(kg), seq_feat, seq_mask)
+        else:  # a rewired graph: same nodes and node features, other signaling edges
+            graph = graph_inputs(kg, base.text_emb, base.seq_feat, base.seq_mask)
+        self._inputs.append((kg, graph))
+        return graph
+
+    def _base(self, kg):
+        for original, _, rewired in self._rewired:
+            if rewired is kg:
+                return self.inputs(original)
+        return None
+
+    def rewired(self, kg, seed: int):
+        """``kg`` with PPI and ligand -> receptor edges rewired, degrees kept (seeded)."""
+        for original, known_seed, rewired in self._rewired:
+            if original is kg and known_seed == seed:
+                return rewired
+        rewired = rewire_knowledge_graph(kg, seed=seed)
+        self._rewired.append((kg, seed, rewired))
+        return rewired
+
+
+def _fm(cache: GraphCache, pretrain: PretrainCache, *, epochs: int, pretrain_epochs: int = 0,
+        rewire: bool = False, **config_changes):
+    def build(split: Split, params: dict, seed: int):
+        from celltosg.model import FMConfig
+
+        kg = cache.rewired(split.kg, seed) if rewire else split.kg
+        config = FMConfig(hidden=params["hidden"], **config_changes)
+        return CellTOSGFMClassifier(
+            n_classes=split.n_classes, kg=kg, config=config, graph=cache.inputs(kg), seed=seed,
+            pretrain_epochs=pretrain_epochs, epochs=epochs, lr=params["lr"],
+            task=split.meta.get("task", "cell_type"), pretrain_cache=pretrain,
+        )
+
+    return build
+
+
+def _reference(cache: GraphCache, fit_config: TorchFitConfig):
+    def build(split: Split, params: dict, seed: int):
+        config = replace(fit_config, lr=params.pop("lr"))
+        return ReferenceFMClassifier(n_classes=split.n_classes, graph=cache.inputs(split.kg), seed=seed,
+                                     fit_config=config, **params)
 
     return build
 
@@ -66,6 +137,26 @@ def model_specs(names: Sequence[str] | str = "all", *, quick: bool = False) -> l
                   needs_graph=True, description=f"{kind.upper()} baseline, power-mean readout")
         for kind in GNN_KINDS
     ]
+    cache, pretrain = GraphCache(), PretrainCache()
+    fm_epochs = 4 if quick else 30
+    fm_grid = tuple({"hidden": h, "lr": lr} for h in (16, 32) for lr in (1e-3, 3e-3))
+    fm_variants = [
+        ("celltosg_fm", "CellTOSG-FM, fine-tuned from scratch", {}),
+        ("celltosg_fm_pretrained", "CellTOSG-FM, edge-masking pretraining then fine-tuning",
+         {"pretrain_epochs": 2 if quick else 5}),
+        ("fm_no_text", "ablation: no node text", {"use_text": False}),
+        ("fm_no_seq", "ablation: no sequence features", {"use_seq": False}),
+        ("fm_single_stage", "ablation: one message-passing stage over all edges", {"two_stage": False}),
+        ("fm_rewired_kg", "ablation: signaling edges rewired, degrees preserved", {"rewire": True}),
+    ]
+    specs += [ModelSpec(name, _fm(cache, pretrain, epochs=fm_epochs, **changes), fm_grid, needs_graph=True,
+                        description=text) for name, text, changes in fm_variants]
+    reference_fit = TorchFitConfig(epochs=min(epochs, 50), batch_size=4, patience=8)
+    specs.append(ModelSpec(
+        "reference_fm", _reference(cache, reference_fit),
+        tuple({"layers": n, "lr": lr} for n in (2, 3) for lr in (5e-4, 1e-3)), needs_graph=True,
+        description="reference configuration: scalar text, hidden 8, N-wide readout",
+    ))
     by_name = {spec.name: spec for spec in specs}
     if names == "all" or list(names) == ["all"]:
         return specs

@@ -1,0 +1,52 @@
+"""`celltosg benchmark`: every model on the same splits, genes and normalisation; tables and a figure."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from celltosg.cli import app
+
+
+@app.command()
+def benchmark(
+    store: str | None = typer.Argument(None, help="A TOSG store directory, an .h5ad file of log-normalised values "
+                                          "(split by cell), or 'pbmc68k' for scanpy's embedded PBMC cells."),
+    task: str = typer.Option("cell_type", "--task", help="cell_type or disease (cases against normal controls)."),
+    where: list[str] = typer.Option([], "--where", help="Query condition FIELD=VALUE; repeat for more "
+                                                        "(the same field twice means either value)."),
+    models: str = typer.Option("all", "--models", help="'all' or comma-separated model names "
+                                                       "(celltosg benchmark --list-models shows them)."),
+    seeds: int = typer.Option(5, "--seeds", min=1, help="Number of seeds (0..N-1): one split and one fit per seed."),
+    out: Path = typer.Option(Path("benchmark_results"), "--out", help="Directory for results.csv/md/png."),
+    split_by: str = typer.Option("donor", "--split-by", help="donor or cell (stores only; files are split by cell)."),
+    label_key: str = typer.Option("cell_type", "--label-key", help="Label column of an .h5ad input."),
+    correction: str | None = typer.Option(None, "--correction", help="Batch correction of store cohorts: "
+                                                                     "combat_seq or combat (default none)."),
+    quick: bool = typer.Option(False, "--quick", help="Few epochs: a smoke run, not a measurement."),
+    list_models: bool = typer.Option(False, "--list-models", help="Print the model names and exit."),
+) -> None:
+    """Train and test every model on the same splits; write results.csv, results.md and results.png."""
+    from celltosg.evaluation import run_benchmark, write_results
+    from celltosg.evaluation._models import model_specs
+    from celltosg.evaluation._tasks import PBMC68K, anndata_splits, parse_where, pbmc68k_splits, store_splits
+
+    specs = model_specs(models.split(",") if models != "all" else "all", quick=quick)
+    if list_models:
+        for spec in specs:
+            typer.echo(f"{spec.name}\t{spec.description}")
+        raise typer.Exit(0)
+    if store is None:
+        raise typer.BadParameter("give STORE (a store directory, an .h5ad file or 'pbmc68k')", param_hint="STORE")
+    if store == PBMC68K:
+        make = pbmc68k_splits()
+    elif store.endswith(".h5ad"):
+        make = anndata_splits(store, label_key=label_key, task=task)
+    else:
+        make = store_splits(store, parse_where(where), task=task, split_by=split_by, correction_method=correction)
+    results = run_benchmark(make, specs, seeds=list(range(seeds)), task=task)
+    title = f"celltosg benchmark: {task} on {store}"
+    paths = write_results(results, out, title=title, notes=f"Conditions: {parse_where(where) or 'none'}; "
+                          f"models: {models}; quick: {quick}.")
+    typer.echo(f"wrote {paths['csv']}, {paths['md']}, {paths['png']}")
