@@ -131,12 +131,16 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def worker(impl: str, conv: str, batch: int, steps: int, quick: bool, device_name: str) -> dict:
+def worker(impl: str, conv: str, batch: int, steps: int, quick: bool, device_name: str,
+           memory_limit_gb: float) -> dict:
     """One configuration's train steps; returns its figures."""
     from celltosg.model import CellTOSGFM, FMConfig
 
     torch.manual_seed(0)
     device = torch.device(device_name)
+    if device.type == "cpu" and memory_limit_gb > 0:  # fail with an error instead of starving the machine
+        limit = int(memory_limit_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     graph, graph_name = load_graph(quick)
     config = FMConfig(conv=conv, text_dim=TEXT_DIM, seq_dim=SEQ_DIM, n_classes=N_CLASSES)
     model = (CellTOSGFM(graph, config) if impl == "ours" else ReferenceWayFM(graph, config)).to(device)
@@ -169,10 +173,10 @@ def worker(impl: str, conv: str, batch: int, steps: int, quick: bool, device_nam
     return figures
 
 
-def run_configuration(impl, conv, batch, steps, quick, device, timeout) -> dict:
+def run_configuration(impl, conv, batch, steps, quick, device, timeout, memory_limit_gb) -> dict:
     """Run :func:`worker` in a fresh interpreter and read its JSON line."""
     command = [sys.executable, __file__, "--worker", impl, conv, str(batch), "--steps", str(steps),
-               "--device", device] + (["--quick"] if quick else [])
+               "--device", device, "--memory-limit-gb", str(memory_limit_gb)] + (["--quick"] if quick else [])
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -192,6 +196,9 @@ def main() -> None:
                         help="ours with this conv vs the reference way with the closest PyG conv")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 2, 3 with --quick)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per configuration")
+    parser.add_argument("--memory-limit-gb", type=float, default=12.0,
+                        help="address-space cap per CPU configuration (0 = none); beyond it the row reports "
+                             "an allocation error")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "CONV", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -199,7 +206,7 @@ def main() -> None:
     steps = args.steps or (3 if args.quick else 2)
     if args.worker:
         impl, conv, batch = args.worker
-        print(json.dumps(worker(impl, conv, int(batch), steps, args.quick, device)))
+        print(json.dumps(worker(impl, conv, int(batch), steps, args.quick, device, args.memory_limit_gb)))
         return
 
     print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
@@ -210,7 +217,7 @@ def main() -> None:
     rows = []
     for conv in args.convs:
         for batch in args.batch_sizes:
-            pair = [run_configuration(impl, c, batch, steps, args.quick, device, args.timeout)
+            pair = [run_configuration(impl, c, batch, steps, args.quick, device, args.timeout, args.memory_limit_gb)
                     for impl, c in PAIRS[conv]]
             rows.extend(pair)
             for row in pair:
