@@ -236,7 +236,8 @@ def _run_tasks(todo: list[Path], out: Path, kg, options: BuildOptions, manifest:
             raise CellTOSGError(f"cannot reach the Dask scheduler at {scheduler} ({error}); start one with "
                                 "`dask scheduler` and `dask worker ADDRESS`, or drop --scheduler") from error
     else:
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                               silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
         futures = {client.submit(build_input, str(path), *args, force_mapping=force_mapping,
