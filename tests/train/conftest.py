@@ -44,6 +44,17 @@ def small_config(**overrides):
     return FMConfig(**values)
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models run fastest on one thread, and OpenMP spinning hurts on a shared 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture()
 def cohort(tiny_kg):
     return make_cohort(tiny_kg)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from celltosg.errors import CellTOSGError, CheckpointError
 from celltosg.io_utils import atomic_file
+from celltosg.train._loop import cpu_state
 
 if TYPE_CHECKING:
     from celltosg.kg import KnowledgeGraph
@@ -101,7 +102,7 @@ def model_payload(model, config, graph, kg: KnowledgeGraph, *, label_mapping: di
                   task: str) -> dict[str, Any]:
     """The model part of a checkpoint (see the module docstring)."""
     return {
-        "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()},
+        "state_dict": cpu_state(model),
         "config": config.to_dict(),
         "graph": graph_payload(graph),
         "label_mapping": dict(label_mapping),

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from celltosg.train._loop import better, evaluate
+from celltosg.train._loop import better, cpu_state, evaluate
 
 if TYPE_CHECKING:
     from celltosg.train._finetune import FinetuneResult, _Setup
@@ -53,7 +53,7 @@ def _module_class():
             epoch = self.current_epoch
             self.history.append({"epoch": epoch, **{f"val_{k}": v for k, v in score.items()}})
             if better(score, self.best["score"]):
-                state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+                state = cpu_state(self.model)
                 self.best = {"score": score, "epoch": epoch, "state_dict": state}
                 self.stale = 0
             else:

@@ -18,7 +18,7 @@ from celltosg.progress import progress
 from celltosg.train._checkpoint import load_checkpoint, model_payload, save_checkpoint
 from celltosg.train._data import CohortLike, batches, check_labels, class_weights, split_tensor
 from celltosg.train._graph import build_graph_inputs
-from celltosg.train._loop import better, epoch_generator, evaluate, predict_logits
+from celltosg.train._loop import better, cpu_state, epoch_generator, evaluate, predict_logits
 from celltosg.train._metrics import classification_metrics
 
 if TYPE_CHECKING:
@@ -85,7 +85,7 @@ def _load_pretrained(model, payload: dict, kg, path) -> None:
 
 
 def prepare(cohort: CohortLike, *, task: str, config=None, pretrained: str | os.PathLike | None = None,
-            freeze_encoder: bool = False, seed: int = 0, graph=None) -> _Setup:
+            freeze_encoder: bool = False, seed: int = 0, graph=None, device: str = "cpu") -> _Setup:
     """Model, data tensors and class weights for fine-tuning ``cohort`` (shared by every loop)."""
     import torch
 
@@ -115,7 +115,8 @@ def prepare(cohort: CohortLike, *, task: str, config=None, pretrained: str | os.
         frozen = encoder_parameter_names(model)
         for name, parameter in model.named_parameters():
             parameter.requires_grad_(name not in frozen)
-    weights = torch.from_numpy(class_weights(data["train"][1], len(label_mapping)))
+    model.to(device)
+    weights = torch.from_numpy(class_weights(data["train"][1], len(label_mapping))).to(device)
     run = {"task": task, "seed": int(seed), "freeze_encoder": bool(freeze_encoder),
            "pretrained": str(pretrained) if pretrained is not None else None,
            "label_mapping": label_mapping, "config": config.to_dict()}
@@ -138,10 +139,12 @@ def train_one_epoch(model, optimizer, X: torch.Tensor, y: np.ndarray, weights: t
 
     model.train()
     target = torch.from_numpy(y)
+    device = weights.device
     total, seen = 0.0, 0
     for idx in batches(len(X), batch_size, generator):
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(X[idx])["logits"], target[idx], weight=weights)
+        logits = model(X[idx].to(device))["logits"]
+        loss = torch.nn.functional.cross_entropy(logits, target[idx].to(device), weight=weights)
         loss.backward()
         optimizer.step()
         total += loss.item() * len(idx)
@@ -183,7 +186,7 @@ def _resume_state(path: Path, run: dict) -> dict | None:
 def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, config=None,
              pretrained: str | os.PathLike | None = None, freeze_encoder: bool = False, epochs: int = 30,
              batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 1e-4, patience: int = 5,
-             seed: int = 0, resume: bool = True, graph=None, devices: int = 1,
+             seed: int = 0, resume: bool = True, graph=None, device: str = "cpu", devices: int = 1,
              strategy: str = "ddp") -> FinetuneResult:
     """Fine-tune CellTOSG-FM on a cohort's labels and report test metrics.
 
@@ -201,7 +204,9 @@ def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, confi
     pretrained
         Checkpoint of :func:`pretrain` whose encoder initialises the model (same genes required).
     freeze_encoder
-        Train only the task head.
+        Train only the readout and task head.
+    device
+        Torch device of the single-process loop (``"cpu"``, ``"cuda"``); exact resume is guaranteed on CPU.
     devices, strategy
         ``devices > 1`` trains with PyTorch DDP through Lightning on CPU (``strategy="ddp"``).
     """
@@ -211,7 +216,7 @@ def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, confi
         raise SplitError(f"unknown task {task!r}; choose one of {list(TASKS)}")
     out_dir = Path(out_dir)
     setup = prepare(cohort, task=task, config=config, pretrained=pretrained, freeze_encoder=freeze_encoder,
-                    seed=seed, graph=graph)
+                    seed=seed, graph=graph, device=device if devices == 1 else "cpu")
     setup.run.update(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
                      weight_decay=float(weight_decay), patience=int(patience))
     if devices > 1:
@@ -244,13 +249,12 @@ def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, confi
         log.info("epoch %d: train loss %.4f, val loss %.4f, val macro-F1 %.4f", epoch, train_loss,
                  score["loss"], score["macro_f1"])
         if better(score, best["score"]):
-            best = {"score": score, "epoch": epoch,
-                    "state_dict": {k: v.detach().clone() for k, v in model.state_dict().items()}}
+            best = {"score": score, "epoch": epoch, "state_dict": cpu_state(model)}
             stale = 0
         else:
             stale += 1
         save_checkpoint(out_dir / STATE_FILE, {
-            "run": setup.run, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "run": setup.run, "model": cpu_state(model), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch + 1,
             "best": best, "stale": stale, "history": history,
             "finished": stale >= patience or epoch + 1 == epochs})

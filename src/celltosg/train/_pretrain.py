@@ -15,7 +15,7 @@ from celltosg.progress import progress
 from celltosg.train._checkpoint import model_payload, save_checkpoint
 from celltosg.train._data import CohortLike, batches, held_out_tensor, split_tensor
 from celltosg.train._graph import build_graph_inputs
-from celltosg.train._loop import epoch_generator
+from celltosg.train._loop import cpu_state, epoch_generator
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,7 @@ def evaluate_edges(model, objective, X, *, seed: int, rounds: int, batch_size: i
 
     model.eval()
     objective.eval()
+    device = next(model.parameters()).device
     generator = epoch_generator(seed, EVAL_STREAM)
     logits, labels = [], []
     with torch.no_grad():
@@ -50,16 +51,16 @@ def evaluate_edges(model, objective, X, *, seed: int, rounds: int, batch_size: i
             state = generator.get_state()
             for idx in batches(len(X), batch_size):
                 generator.set_state(state)  # the same mask for every batch of this round
-                out = objective(model, X[idx], generator=generator)
-                logits.append(out.logits.flatten())
-                labels.append(out.labels.flatten())
+                out = objective(model, X[idx].to(device), generator=generator)
+                logits.append(out.logits.flatten().cpu())
+                labels.append(out.labels.flatten().cpu())
     return edge_metrics(torch.cat(logits), torch.cat(labels))
 
 
 def pretrain(cohort: CohortLike, *, config=None, epochs: int = 5, batch_size: int = 16, lr: float = 1e-3,
              mask_fraction: float = 0.05, degree_weight: float = 0.1, weight_decay: float = 1e-4,
              seed: int = 0, eval_rounds: int = 4, out: str | os.PathLike | None = None,
-             graph=None) -> PretrainResult:
+             graph=None, device: str = "cpu") -> PretrainResult:
     """Pretrain the encoder by masked PPI-edge reconstruction on the cohort's training cells.
 
     Each step hides ``mask_fraction`` of the PPI pairs from message passing, scores them against as
@@ -76,6 +77,8 @@ def pretrain(cohort: CohortLike, *, config=None, epochs: int = 5, batch_size: in
         Where to write the checkpoint (loadable by ``finetune(pretrained=...)`` and ``embed``).
     graph
         Precomputed GraphInputs of ``cohort.kg`` (default: frozen text and sequence encoders).
+    device
+        Torch device to train on (``"cpu"``, ``"cuda"``).
 
     Returns
     -------
@@ -93,6 +96,8 @@ def pretrain(cohort: CohortLike, *, config=None, epochs: int = 5, batch_size: in
     model = CellTOSGFM(graph, config)
     objective = EdgeMaskingObjective(graph, config.hidden, mask_ratio=mask_fraction,
                                      degree_weight=degree_weight, seed=seed)
+    model.to(device)
+    objective.to(device)
     params = [*model.parameters(), *objective.parameters()]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     history = []
@@ -104,7 +109,7 @@ def pretrain(cohort: CohortLike, *, config=None, epochs: int = 5, batch_size: in
         steps = 0
         for idx in batches(len(X_train), batch_size, generator):
             optimizer.zero_grad()
-            step = objective(model, X_train[idx], generator=generator)
+            step = objective(model, X_train[idx].to(device), generator=generator)
             step.loss.backward()
             optimizer.step()
             totals += [step.loss.item(), step.edge_loss.item(), step.degree_loss.item()]
@@ -120,5 +125,5 @@ def pretrain(cohort: CohortLike, *, config=None, epochs: int = 5, batch_size: in
     if out is not None:
         payload = model_payload(model, config, graph, cohort.kg, label_mapping={}, task="pretrain")
         checkpoint = save_checkpoint(out, {**payload, "kind": "pretrain", "metrics": metrics,
-                                           "history": history, "objective_state": objective.state_dict()})
+                                           "history": history, "objective_state": cpu_state(objective)})
     return PretrainResult(metrics, history, checkpoint)
