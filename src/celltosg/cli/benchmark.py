@@ -12,7 +12,8 @@ from celltosg.cli import app
 @app.command()
 def benchmark(
     store: str | None = typer.Argument(None, help="A TOSG store directory, an .h5ad file of log-normalised values "
-                                          "(split by cell), or 'pbmc68k' for scanpy's embedded PBMC cells."),
+                                                 "(split by cell), 'pbmc68k' for scanpy's embedded PBMC cells, "
+                                                 "or a directory written by --save-splits."),
     task: str = typer.Option("cell_type", "--task", help="cell_type or disease (cases against normal controls)."),
     where: list[str] = typer.Option([], "--where", help="Query condition FIELD=VALUE; repeat for more "
                                                         "(the same field twice means either value)."),
@@ -26,9 +27,13 @@ def benchmark(
                                                                      "combat_seq or combat (default none)."),
     quick: bool = typer.Option(False, "--quick", help="Few epochs: a smoke run, not a measurement."),
     list_models: bool = typer.Option(False, "--list-models", help="Print the model names and exit."),
+    save_splits_to: Path | None = typer.Option(None, "--save-splits", help="Write the seeds' splits (values, "
+                                               "labels, graph, node features) to this directory and exit; "
+                                               "pass it as STORE to run on exactly those splits elsewhere."),
+    threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads (default: torch's)."),
 ) -> None:
     """Train and test every model on the same splits; write results.csv, results.md and results.png."""
-    from celltosg.evaluation import run_benchmark, write_results
+    from celltosg.evaluation import is_saved_splits, run_benchmark, save_splits, saved_splits, write_results
     from celltosg.evaluation._models import model_specs
     from celltosg.evaluation._tasks import PBMC68K, anndata_splits, parse_where, pbmc68k_splits, store_splits
 
@@ -39,12 +44,21 @@ def benchmark(
         raise typer.Exit(0)
     if store is None:
         raise typer.BadParameter("give STORE (a store directory, an .h5ad file or 'pbmc68k')", param_hint="STORE")
-    if store == PBMC68K:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+    if is_saved_splits(store):
+        make = saved_splits(store)
+    elif store == PBMC68K:
         make = pbmc68k_splits()
     elif store.endswith(".h5ad"):
         make = anndata_splits(store, label_key=label_key, task=task)
     else:
         make = store_splits(store, parse_where(where), task=task, split_by=split_by, correction_method=correction)
+    if save_splits_to is not None:
+        typer.echo(f"wrote {save_splits(make, list(range(seeds)), save_splits_to)}")
+        raise typer.Exit(0)
     results = run_benchmark(make, specs, seeds=list(range(seeds)), task=task)
     title = f"celltosg benchmark: {task} on {store}"
     paths = write_results(results, out, title=title, notes=f"Conditions: {parse_where(where) or 'none'}; "

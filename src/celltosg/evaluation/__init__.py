@@ -4,6 +4,7 @@ from celltosg.evaluation._harness import RESULT_COLUMNS, ModelSpec, check_budget
 from celltosg.evaluation._memory import PeakMemory, measure_peak_memory
 from celltosg.evaluation._report import markdown_table, plot_results, summarize, write_results
 from celltosg.evaluation._rewire import double_edge_swap, rewire_knowledge_graph
+from celltosg.evaluation._saved import is_saved_splits, save_splits, saved_seeds, saved_splits
 from celltosg.evaluation._split import (
     Split,
     align_to_kg,
@@ -26,6 +27,10 @@ __all__ = [
     "plot_results",
     "rewire_knowledge_graph",
     "run_benchmark",
+    "save_splits",
+    "saved_seeds",
+    "saved_splits",
+    "is_saved_splits",
     "split_from_anndata",
     "split_from_cohort",
     "stratified_cell_split",

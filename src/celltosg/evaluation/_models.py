@@ -55,28 +55,25 @@ class GraphCache:
         self._inputs: list[tuple[object, object]] = []
         self._rewired: list[tuple[object, int, object]] = []
 
-    def inputs(self, kg):
-        """:class:`celltosg.model.GraphInputs` of ``kg``."""
+    def inputs(self, kg, features: tuple | None = None):
+        """:class:`celltosg.model.GraphInputs` of ``kg``; ``features`` = precomputed (text (N, T),
+        sequence (N, S), sequence mask (N,)) of its nodes, else computed by the frozen encoders."""
         for known, graph in self._inputs:
             if known is kg:
                 return graph
-        from celltosg.encode import sequence_features, text_embeddings
         from celltosg.model import graph_inputs
 
-        base = self._base(kg)
-        if base is None:
-            seq_feat, seq_mask = sequence_features(kg, dim=self.seq_dim)
-            graph = graph_inputs(kg, text_embeddings(kg), seq_feat, seq_mask)
-        else:  # a rewired graph: same nodes and node features, other signaling edges
-            graph = graph_inputs(kg, base.text_emb, base.seq_feat, base.seq_mask)
+        original = next((o for o, _, r in self._rewired if r is kg), None)
+        if original is not None:  # a rewired graph: same nodes and node features, other signaling edges
+            base = self.inputs(original, features)
+            features = (base.text_emb, base.seq_feat, base.seq_mask)
+        elif features is None:
+            from celltosg.encode import sequence_features, text_embeddings
+
+            features = (text_embeddings(kg), *sequence_features(kg, dim=self.seq_dim))
+        graph = graph_inputs(kg, *features)
         self._inputs.append((kg, graph))
         return graph
-
-    def _base(self, kg):
-        for original, _, rewired in self._rewired:
-            if rewired is kg:
-                return self.inputs(original)
-        return None
 
     def rewired(self, kg, seed: int):
         """``kg`` with PPI and ligand -> receptor edges rewired, degrees kept (seeded)."""
@@ -96,7 +93,7 @@ def _fm(cache: GraphCache, pretrain: PretrainCache, *, epochs: int, pretrain_epo
         kg = cache.rewired(split.kg, seed) if rewire else split.kg
         config = FMConfig(hidden=params["hidden"], **config_changes)
         return CellTOSGFMClassifier(
-            n_classes=split.n_classes, kg=kg, config=config, graph=cache.inputs(kg), seed=seed,
+            n_classes=split.n_classes, kg=kg, config=config, graph=cache.inputs(kg, split.node_features), seed=seed,
             pretrain_epochs=pretrain_epochs, epochs=epochs, lr=params["lr"],
             task=split.meta.get("task", "cell_type"), pretrain_cache=pretrain,
         )
@@ -107,7 +104,7 @@ def _fm(cache: GraphCache, pretrain: PretrainCache, *, epochs: int, pretrain_epo
 def _reference(cache: GraphCache, fit_config: TorchFitConfig):
     def build(split: Split, params: dict, seed: int):
         config = replace(fit_config, lr=params.pop("lr"))
-        return ReferenceFMClassifier(n_classes=split.n_classes, graph=cache.inputs(split.kg), seed=seed,
+        return ReferenceFMClassifier(n_classes=split.n_classes, graph=cache.inputs(split.kg, split.node_features), seed=seed,
                                      fit_config=config, **params)
 
     return build

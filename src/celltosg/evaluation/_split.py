@@ -20,7 +20,8 @@ class Split:
 
     ``X_*`` float32 (n_part, G), ``y_*`` int64 (n_part,) in ``0..C-1``; ``genes`` (G,) names the columns;
     ``label_names`` (C,) names the classes. ``kg``, when set, is a knowledge graph whose RNA node ``i``
-    is column ``i`` (graph models need it).
+    is column ``i`` (graph models need it); ``node_features``, when set, holds its nodes' precomputed
+    frozen features (text (N, T), sequence (N, S), sequence mask (N,)).
     """
 
     X_train: np.ndarray
@@ -33,6 +34,7 @@ class Split:
     label_names: list[str]
     kg: object | None = None
     meta: dict = field(default_factory=dict)
+    node_features: tuple | None = None
 
     def __post_init__(self) -> None:
         n_genes = len(self.genes)
