@@ -132,11 +132,13 @@ def _sync(device: torch.device) -> None:
 
 
 def worker(impl: str, conv: str, batch: int, steps: int, quick: bool, device_name: str,
-           memory_limit_gb: float) -> dict:
+           memory_limit_gb: float, threads: int) -> dict:
     """One configuration's train steps; returns its figures."""
     from celltosg.model import CellTOSGFM, FMConfig
 
     torch.manual_seed(0)
+    if threads:
+        torch.set_num_threads(threads)
     device = torch.device(device_name)
     if device.type == "cpu" and memory_limit_gb > 0:  # fail with an error instead of starving the machine
         limit = int(memory_limit_gb * 2**30)
@@ -173,10 +175,11 @@ def worker(impl: str, conv: str, batch: int, steps: int, quick: bool, device_nam
     return figures
 
 
-def run_configuration(impl, conv, batch, steps, quick, device, timeout, memory_limit_gb) -> dict:
+def run_configuration(impl, conv, batch, steps, quick, device, timeout, memory_limit_gb, threads) -> dict:
     """Run :func:`worker` in a fresh interpreter and read its JSON line."""
     command = [sys.executable, __file__, "--worker", impl, conv, str(batch), "--steps", str(steps),
-               "--device", device, "--memory-limit-gb", str(memory_limit_gb)] + (["--quick"] if quick else [])
+               "--device", device, "--memory-limit-gb", str(memory_limit_gb), "--threads", str(threads)]
+    command += ["--quick"] if quick else []
     try:
         done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
@@ -199,6 +202,8 @@ def main() -> None:
     parser.add_argument("--memory-limit-gb", type=float, default=12.0,
                         help="address-space cap per CPU configuration (0 = none); beyond it the row reports "
                              "an allocation error")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch threads per configuration (0 = torch's default); 1 is steadier on a busy machine")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "CONV", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -206,10 +211,11 @@ def main() -> None:
     steps = args.steps or (3 if args.quick else 2)
     if args.worker:
         impl, conv, batch = args.worker
-        print(json.dumps(worker(impl, conv, int(batch), steps, args.quick, device, args.memory_limit_gb)))
+        print(json.dumps(worker(impl, conv, int(batch), steps, args.quick, device, args.memory_limit_gb,
+                                args.threads)))
         return
 
-    print(f"device={device} torch={torch.__version__} threads={torch.get_num_threads()} "
+    print(f"device={device} torch={torch.__version__} threads={args.threads or torch.get_num_threads()} "
           f"load average={os.getloadavg()[0]:.1f} steps={steps}", flush=True)
     memory = "peak_gpu_mb" if device == "cuda" else "peak_rss_mb"
     header = f"{'impl':<5} {'conv':<9} {'B':>3} {'step s':>8} {'cells/s':>9} {'peak MB':>9} {'step MB':>9}"
@@ -217,7 +223,8 @@ def main() -> None:
     rows = []
     for conv in args.convs:
         for batch in args.batch_sizes:
-            pair = [run_configuration(impl, c, batch, steps, args.quick, device, args.timeout, args.memory_limit_gb)
+            pair = [run_configuration(impl, c, batch, steps, args.quick, device, args.timeout, args.memory_limit_gb,
+                                      args.threads)
                     for impl, c in PAIRS[conv]]
             rows.extend(pair)
             for row in pair:

@@ -15,6 +15,7 @@ from celltosg.model._layers import (
     SharedGINConv,
     SourceAttentionConv,
 )
+from celltosg.model._sparse import SharedGraph
 
 ATTENTION_CONVS = ("attention", "gat")
 
@@ -56,10 +57,15 @@ class ResidualConvBlock(nn.Module):
 
     def forward(self, h: torch.Tensor, graph: GraphLike, return_attention: bool = False):
         """(B, N, hidden) -> (B, N, hidden), and alpha (B, E, H) or None when ``return_attention``."""
+        out = self.forward_nodes(h.transpose(0, 1), SharedGraph.of(graph, h.shape[1]), return_attention)
+        return (out[0].transpose(0, 1), out[1]) if return_attention else out.transpose(0, 1)
+
+    def forward_nodes(self, h: torch.Tensor, graph: SharedGraph, return_attention: bool = False):
+        """:meth:`forward` in node-first layout (N, B, hidden)."""
         alpha = None
         if return_attention and self.kind in ATTENTION_CONVS:
-            out, alpha = self.conv(h, graph, return_attention=True)
+            out, alpha = self.conv.forward_nodes(h, graph, return_attention=True)
         else:
-            out = self.conv(h, graph)
+            out = self.conv.forward_nodes(h, graph)
         h = self.norm(h + self.dropout(nn.functional.gelu(out)))
         return (h, alpha) if return_attention else h

@@ -88,36 +88,40 @@ class CellTOSGFM(nn.Module):
 
         Returns
         -------
-        (B, N, hidden) node embeddings [, list of LayerAttention].
+        (B, N, hidden) node embeddings (a transposed view of node-first storage) [, list of LayerAttention].
         """
+        h, attention = self._encode_nodes(x_rna, edge_mask, return_attention)
+        return (h.transpose(0, 1), attention) if return_attention else h.transpose(0, 1)
+
+    def _encode_nodes(self, x_rna, edge_mask, return_attention) -> tuple[torch.Tensor, list[LayerAttention]]:
+        """Node-first states (N, B, hidden) and the attention list (empty unless asked)."""
         if x_rna.dim() != 2 or x_rna.shape[1] != self.graph.n_rna:
             raise MalformedInputError(f"x_rna must have shape (B, {self.graph.n_rna}) (one column per RNA node "
                                       f"of the graph), got {tuple(x_rna.shape)}")
-        h = self.fusion(x_rna.to(self.text_emb.dtype), self.graph.n_protein, self.text_emb, self.seq_feat,
-                        self.seq_mask)
+        h = self.fusion.forward_nodes(x_rna.to(self.text_emb.dtype), self.graph.n_protein, self.text_emb,
+                                      self.seq_feat, self.seq_mask)
         h = self.dropout(h)
         attention: list[LayerAttention] = []
         for stage, graph, layers in self._stages(edge_mask):
             for layer in layers:
                 if return_attention:
-                    h, alpha = layer(h, graph, return_attention=True)
+                    h, alpha = layer.forward_nodes(h, graph, return_attention=True)
                     if alpha is not None:
                         attention.append(LayerAttention(stage, graph.edge_index, alpha))
                 else:
-                    h = layer(h, graph)
-        return (h, attention) if return_attention else h
+                    h = layer.forward_nodes(h, graph)
+        return h, attention
 
     def forward(self, x_rna: torch.Tensor, edge_mask: torch.Tensor | None = None,
                 return_attention: bool = False) -> dict:
         """``x_rna`` (B, n_rna) -> dict(node (B, N, hidden), cell (B, D), logits (B, C) when a head is set,
         attention list when ``return_attention``)."""
-        encoded = self.encode(x_rna, edge_mask, return_attention)
-        node = encoded[0] if return_attention else encoded
-        out = {"node": node, "cell": self.readout(node)}
+        h, attention = self._encode_nodes(x_rna, edge_mask, return_attention)
+        out = {"node": h.transpose(0, 1), "cell": self.readout.forward_nodes(h)}
         if self.head is not None:
             out["logits"] = self.head(out["cell"])
         if return_attention:
-            out["attention"] = encoded[1]
+            out["attention"] = attention
         return out
 
     def set_head(self, n_classes: int) -> None:
@@ -128,4 +132,4 @@ class CellTOSGFM(nn.Module):
 
     def embed(self, x_rna: torch.Tensor) -> torch.Tensor:
         """Cell embeddings (B, D) of ``x_rna`` (B, n_rna)."""
-        return self.readout(self.encode(x_rna))
+        return self.readout.forward_nodes(self._encode_nodes(x_rna, None, False)[0])

@@ -55,16 +55,21 @@ class NodeFusion(nn.Module):
     def forward(self, x_rna: torch.Tensor, n_protein: int, text_emb: torch.Tensor, seq_feat: torch.Tensor,
                 seq_mask: torch.Tensor) -> torch.Tensor:
         """``x_rna`` (B, n_rna), node features (N, T), (N, S), (N,) -> fused node states (B, N, hidden)."""
+        return self.forward_nodes(x_rna, n_protein, text_emb, seq_feat, seq_mask).transpose(0, 1)
+
+    def forward_nodes(self, x_rna: torch.Tensor, n_protein: int, text_emb: torch.Tensor, seq_feat: torch.Tensor,
+                      seq_mask: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` returning node-first states (N, B, hidden)."""
         batch = x_rna.shape[0]
-        rna = nn.functional.gelu(self.omic(x_rna.unsqueeze(-1)))
-        omic = torch.cat([rna, self.no_omic.expand(batch, n_protein, -1)], 1)  # (B, N, hidden)
-        static = self.static(text_emb, seq_feat, seq_mask)
+        rna = nn.functional.gelu(self.omic(x_rna.t().unsqueeze(-1)))  # (n_rna, B, hidden)
+        omic = torch.cat([rna, self.no_omic.expand(n_protein, batch, -1)], 0)  # (N, B, hidden)
+        static = [m.unsqueeze(1) for m in self.static(text_emb, seq_feat, seq_mask)]  # (N, 1, hidden) each
         if self.fusion == "sum":
             fused = omic + sum(static) if static else omic
         else:
             logits = self.gate_omic(omic)  # (B, N, K)
             if static:
-                logits = logits + self.gate_static(torch.cat(static, -1))
+                logits = logits + self.gate_static(torch.cat(static, -1))  # (N, 1, K), once per batch
             gates = torch.sigmoid(logits)
             fused = gates[..., :1] * omic
             for k, modality in enumerate(static, start=1):

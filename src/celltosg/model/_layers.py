@@ -1,6 +1,8 @@
 """Shared-topology graph convolutions: every layer takes ``x`` (B, N, F) and one graph for all cells.
 
 The graph is a :class:`SharedGraph` (adjacencies cached across calls) or a raw ``edge_index`` (2, E).
+Each layer also has ``forward_nodes`` taking node-first ``(N, B, F)`` states, the layout the model keeps
+internally: there the (N, B*F) matrix of the sparse product is a view, not a copy.
 Parameter names follow PyTorch Geometric's ``GCNConv``, ``GINConv`` and ``GATConv`` so weights can be
 copied between them (the equivalence tests do).
 """
@@ -17,7 +19,18 @@ from celltosg.model._sparse import SharedGraph
 GraphLike = SharedGraph | torch.Tensor
 
 
-class SharedGCNConv(nn.Module):
+class _NodeFirst(nn.Module):
+    """``forward(x (B, N, F))`` as a transposed call of ``forward_nodes(x (N, B, F))``."""
+
+    def forward(self, x: torch.Tensor, graph: GraphLike, return_attention: bool = False):
+        """``x`` (B, N, F) -> (B, N, F_out) [and alpha (B, E, H) for attention layers]."""
+        out = self.forward_nodes(x.transpose(0, 1), SharedGraph.of(graph, x.shape[1]), return_attention)
+        if return_attention:
+            return out[0].transpose(0, 1), out[1]
+        return out.transpose(0, 1)
+
+
+class SharedGCNConv(_NodeFirst):
     """GCN layer: ``out = D^-1/2 (A + I) D^-1/2 (x W^T) + b``, one sparse product with B*F columns.
 
     Parameters
@@ -32,14 +45,13 @@ class SharedGCNConv(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
         nn.init.xavier_uniform_(self.lin.weight)
 
-    def forward(self, x: torch.Tensor, graph: GraphLike) -> torch.Tensor:
-        """``x`` (B, N, F_in) -> (B, N, F_out)."""
-        graph = SharedGraph.of(graph, x.shape[1])
-        out = graph.propagate(self.lin(x), "gcn")
+    def forward_nodes(self, x: torch.Tensor, graph: SharedGraph, return_attention: bool = False) -> torch.Tensor:
+        """``x`` (N, B, F_in) -> (N, B, F_out)."""
+        out = graph.propagate_nodes(self.lin(x), "gcn")
         return out + self.bias if self.bias is not None else out
 
 
-class SharedGINConv(nn.Module):
+class SharedGINConv(_NodeFirst):
     """GIN layer: ``out_j = mlp((1 + eps) x_j + sum_{i -> j} x_i)``.
 
     Parameters
@@ -59,13 +71,12 @@ class SharedGINConv(nn.Module):
         else:
             self.register_buffer("eps", eps_tensor)
 
-    def forward(self, x: torch.Tensor, graph: GraphLike) -> torch.Tensor:
-        """``x`` (B, N, F) -> (B, N, F_out of the mlp)."""
-        graph = SharedGraph.of(graph, x.shape[1])
-        return self.nn((1 + self.eps) * x + graph.propagate(x, "sum"))
+    def forward_nodes(self, x: torch.Tensor, graph: SharedGraph, return_attention: bool = False) -> torch.Tensor:
+        """``x`` (N, B, F) -> (N, B, F_out of the mlp)."""
+        return self.nn((1 + self.eps) * x + graph.propagate_nodes(x, "sum"))
 
 
-class _AttentionBase(nn.Module):
+class _AttentionBase(_NodeFirst):
     """Linear projection to ``heads`` x ``out_channels`` and the concat/mean head merge with bias."""
 
     def __init__(self, in_channels: int, out_channels: int, heads: int, concat: bool, bias: bool):
@@ -77,13 +88,49 @@ class _AttentionBase(nn.Module):
         nn.init.xavier_uniform_(self.lin.weight)
 
     def _project(self, x: torch.Tensor) -> torch.Tensor:
-        batch, n, _ = x.shape
-        return self.lin(x).view(batch, n, self.heads, self.out_channels)
+        """(N, B, F) -> (N, B, H, C)."""
+        return self.lin(x).unflatten(-1, (self.heads, self.out_channels))
 
     def _merge(self, out: torch.Tensor) -> torch.Tensor:
-        """(B, N, H, C) -> (B, N, H*C) or (B, N, C), plus bias."""
+        """(N, B, H, C) -> (N, B, H*C) or (N, B, C), plus bias."""
         out = out.flatten(2) if self.concat else out.mean(2)
         return out + self.bias if self.bias is not None else out
+
+
+class _SourceAttention(torch.autograd.Function):
+    """Fused source-scored attention over node-first ``h`` (N, B, H, C) with a hand-written backward.
+
+    Forward: ``w = exp(s - max)``, ``s = h . att``; ``[P, D] = A @ [w h, w]``; ``out = P / D``.
+    Backward: ``[gP, gD] = A^T @ [G / D, -(G . out) / D]``; ``dh = w gP + (w (gP . h + gD)) att``;
+    ``datt = sum (w (gP . h + gD)) h``. Only ``h``, ``w``, ``D`` and ``out`` are kept for backward.
+    """
+
+    @staticmethod
+    def forward(ctx, h, att, matrix, matrix_t):
+        n, batch, heads, channels = h.shape
+        score = (h * att).sum(-1)
+        weight = torch.exp(score - score.amax(0, keepdim=True))
+        payload = torch.cat([h * weight.unsqueeze(-1), weight.unsqueeze(-1)], -1)
+        summed = (matrix @ payload.view(n, -1)).view(n, batch, heads, channels + 1)
+        denominator = summed[..., -1].clamp_min(torch.finfo(h.dtype).tiny)
+        out = summed[..., :-1] / denominator.unsqueeze(-1)
+        ctx.matrix_t = matrix_t
+        ctx.save_for_backward(h, att, weight, denominator, out)
+        ctx.mark_non_differentiable(weight, denominator)
+        return out, weight, denominator
+
+    @staticmethod
+    def backward(ctx, grad, _grad_weight, _grad_denominator):
+        h, att, weight, denominator, out = ctx.saved_tensors
+        n = h.shape[0]
+        inv = denominator.reciprocal().unsqueeze(-1)
+        upstream = torch.cat([grad * inv, -(grad * out).sum(-1, keepdim=True) * inv], -1)
+        back = (ctx.matrix_t @ upstream.view(n, -1)).view(upstream.shape)
+        grad_p, grad_d = back[..., :-1], back[..., -1]
+        grad_score = weight * ((grad_p * h).sum(-1) + grad_d)
+        grad_h = grad_p * weight.unsqueeze(-1) + grad_score.unsqueeze(-1) * att
+        grad_att = torch.einsum("nbhc,nbh->hc", h, grad_score)
+        return grad_h, grad_att, None, None
 
 
 class SourceAttentionConv(_AttentionBase):
@@ -92,8 +139,9 @@ class SourceAttentionConv(_AttentionBase):
     ``alpha_ij = exp(s_i) / sum_{k in N(j)} exp(s_k)`` with ``s_i = a_h . h_i`` per cell ``b`` and head
     ``h`` (``h_i = W x_i``), over incoming edges plus one self loop per node; ``out_j = sum_i alpha_ij h_i``.
     Because the score depends on the source only, numerator and denominator are ``A @ [w * h, w]`` with
-    ``w = exp(s - max)``: a single sparse product over an (N, B*H*(C+1)) matrix, no per-edge per-cell
-    tensor. Coefficients still differ per cell and per edge (they depend on each cell's values).
+    ``w = exp(s - max)``: a single sparse product over an (N, B*H*(C+1)) matrix forward and one backward,
+    no per-edge per-cell tensor. Coefficients still differ per cell and per edge (they depend on each
+    cell's values).
 
     Stability: the shift is the maximum score per cell and head over all nodes (exact, since it cancels).
     Attention dropout is not offered: it would need a per-edge per-cell tensor.
@@ -112,21 +160,17 @@ class SourceAttentionConv(_AttentionBase):
         self.att = nn.Parameter(torch.empty(1, 1, heads, out_channels))
         nn.init.uniform_(self.att, -1 / math.sqrt(out_channels), 1 / math.sqrt(out_channels))
 
-    def forward(self, x: torch.Tensor, graph: GraphLike, return_attention: bool = False):
-        """``x`` (B, N, F) -> (B, N, H*C) [and alpha (B, E, H) over the graph's given edges]."""
-        graph = SharedGraph.of(graph, x.shape[1])
+    def forward_nodes(self, x: torch.Tensor, graph: SharedGraph, return_attention: bool = False):
+        """``x`` (N, B, F) -> (N, B, H*C) [and alpha (B, E, H) over the graph's given edges]."""
+        matrix, matrix_t = graph.adjacency("sum_self_loops", x.dtype, x.device)
         h = self._project(x)
-        score = (h * self.att).sum(-1)
-        weight = torch.exp(score - score.amax(1, keepdim=True).detach())
-        payload = torch.cat([h * weight.unsqueeze(-1), weight.unsqueeze(-1)], -1)
-        batch, n = x.shape[:2]
-        summed = graph.propagate(payload.view(batch, n, -1), "sum_self_loops").view(payload.shape)
-        denominator = summed[..., -1].clamp_min(torch.finfo(x.dtype).tiny)
-        out = self._merge(summed[..., :-1] / denominator.unsqueeze(-1))
+        out, weight, denominator = _SourceAttention.apply(h, self.att.view(self.heads, self.out_channels),
+                                                          matrix, matrix_t)
+        out = self._merge(out)
         if not return_attention:
             return out
         src, dst = graph.edge_index.to(x.device)
-        return out, weight[:, src] / denominator[:, dst]
+        return out, (weight[src] / denominator[dst]).transpose(0, 1)
 
 
 class SharedGATConv(_AttentionBase):
@@ -148,10 +192,9 @@ class SharedGATConv(_AttentionBase):
     def _logits(self, a_src, a_dst, src, dst):
         return nn.functional.leaky_relu(a_src[src] + a_dst[dst], self.negative_slope)
 
-    def forward(self, x: torch.Tensor, graph: GraphLike, return_attention: bool = False):
-        """``x`` (B, N, F) -> (B, N, H*C) [and alpha (B, E, H) over the graph's given edges]."""
-        graph = SharedGraph.of(graph, x.shape[1])
-        h = self._project(x).transpose(0, 1)  # (N, B, H, C)
+    def forward_nodes(self, x: torch.Tensor, graph: SharedGraph, return_attention: bool = False):
+        """``x`` (N, B, F) -> (N, B, H*C) [and alpha (B, E, H) over the graph's given edges]."""
+        h = self._project(x)  # (N, B, H, C)
         a_src, a_dst = (h * self.att_src).sum(-1), (h * self.att_dst).sum(-1)  # (N, B, H)
         src, dst = graph.edges_with_self_loops(x.device)
         logits = self._logits(a_src, a_dst, src, dst)  # (E', B, H)
@@ -160,8 +203,7 @@ class SharedGATConv(_AttentionBase):
         exp = torch.exp(logits - shift[dst])
         denominator = torch.zeros_like(a_dst).index_add(0, dst, exp)
         alpha = exp / denominator[dst]
-        out = torch.zeros_like(h).index_add(0, dst, h[src] * alpha.unsqueeze(-1))
-        out = self._merge(out.transpose(0, 1))
+        out = self._merge(torch.zeros_like(h).index_add(0, dst, h[src] * alpha.unsqueeze(-1)))
         if not return_attention:
             return out
         given_src, given_dst = graph.edge_index.to(x.device)

@@ -20,9 +20,14 @@ class AttentionReadout(nn.Module):
 
     def node_weights(self, h: torch.Tensor) -> torch.Tensor:
         """Pooling weights (B, N) of node states ``h`` (B, N, hidden); each row sums to 1."""
-        return torch.softmax(self.score(h).squeeze(-1), dim=1)
+        return torch.softmax(self.score(h.transpose(0, 1)).squeeze(-1), dim=0).t()
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """``h`` (B, N, hidden) -> cell embedding (B, out_dim)."""
-        pooled = torch.einsum("bn,bnh->bh", self.node_weights(h), h)
-        return self.project(torch.cat([pooled, h.mean(1), h.amax(1)], -1))
+        return self.forward_nodes(h.transpose(0, 1))
+
+    def forward_nodes(self, h: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` on node-first states (N, B, hidden)."""
+        weights = torch.softmax(self.score(h).squeeze(-1), dim=0)  # (N, B)
+        pooled = torch.einsum("nb,nbh->bh", weights, h)
+        return self.project(torch.cat([pooled, h.mean(0), h.amax(0)], -1))

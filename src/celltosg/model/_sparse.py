@@ -130,8 +130,10 @@ class SharedGraph:
         -------
         (B, N, K): ``out[b, j] = sum_i A[j, i] x[b, i]``.
         """
-        batch, n, k = x.shape
+        return self.propagate_nodes(x.transpose(0, 1), kind).transpose(0, 1)
+
+    def propagate_nodes(self, x: torch.Tensor, kind: str) -> torch.Tensor:
+        """:meth:`propagate` in node-first layout: (N, B, K) -> (N, B, K); no copy when ``x`` is contiguous."""
+        n, batch, k = x.shape
         matrix, matrix_t = self.adjacency(kind, x.dtype, x.device)
-        node_first = x.transpose(0, 1).reshape(n, batch * k)
-        out = _SharedSpMM.apply(matrix, matrix_t, node_first)
-        return out.view(n, batch, k).transpose(0, 1)
+        return _SharedSpMM.apply(matrix, matrix_t, x.reshape(n, batch * k)).view(n, batch, k)
