@@ -29,15 +29,18 @@ def chunk_ids(store, positions: np.ndarray) -> np.ndarray:
     return shard * (1 << 32) + row // int(store.manifest["chunk_rows"])
 
 
-def normalize_log1p_inplace(x: np.ndarray, *, target_sum: float = TARGET_SUM) -> np.ndarray:
-    """:func:`~celltosg.loader.normalize_log1p` of float32 (n, g) counts, overwriting ``x``; returns x.
+def normalize_log1p_inplace(x: np.ndarray, *, target_sum: float = TARGET_SUM,
+                            out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`~celltosg.loader.normalize_log1p` of float32 (n, g) counts ``x`` written into ``out``
+    (default: x itself, overwritten); returns out.
 
-    Same arithmetic (float64 row totals, float32 scale and log1p), without the (n, g) temporaries.
+    Same arithmetic (float64 row totals, float32 scale and log1p), without (n, g) temporaries.
     """
+    out = x if out is None else out
     totals = x.sum(axis=1, keepdims=True, dtype=np.float64)
     scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0).astype(np.float32)
-    np.multiply(x, scale, out=x)
-    return np.log1p(x, out=x)
+    np.multiply(x, scale, out=out)
+    return np.log1p(out, out=out)
 
 
 def partition_chunks(sizes: np.ndarray, n_parts: int) -> list[np.ndarray]:
@@ -139,38 +142,47 @@ class TOSGDataset(IterableDataset):
         """Yield (indices, values, order): whole chunks gathered up to ``buffer_size`` rows, unshuffled,
         with the permutation to read them in.
 
-        Chunks are decoded straight into one float32 buffer and normalised there. In batch mode every batch
-        is copied out of it, so the buffer is reused; rows are yielded as views, so each fill gets a new one.
+        A background thread decodes the next chunk (into one of two scratch arrays) while this one is
+        normalised into a float32 buffer. In batch mode every batch is copied out of the buffer, so it
+        is reused; rows are yielded as views, so each fill gets a new one.
         """
+        from concurrent.futures import ThreadPoolExecutor
+
         if not chunks:
             return
         rng = np.random.default_rng([self.seed, self.epoch, 1])
-        capacity = self.buffer_size - 1 + max(len(idx) for idx in chunks)
+        longest = max(len(idx) for idx in chunks)
         width = self.store.n_nodes if self.columns is None else len(self.columns)
-        scratch = None if self.columns is None else np.empty((0, self.store.n_nodes), dtype=np.float32)
+        scratch = [np.empty((longest, self.store.n_nodes), dtype=np.float32) for _ in range(2)]
+
+        def decode(i: int) -> np.ndarray:
+            idx = chunks[i]
+            x = self.store.read_rows_into(self.positions[idx], scratch[i % 2][:len(idx)])
+            return x if self.columns is None else x[:, self.columns]
+
         buffer, buffer_idx, filled = None, [], 0
-        for i, idx in enumerate(chunks):
-            if buffer is None:
-                buffer = np.empty((capacity, width), dtype=np.float32)
-            x = buffer[filled:filled + len(idx)]
-            if scratch is None:
-                self.store.read_rows_into(self.positions[idx], x)
-            else:
-                if len(scratch) < len(idx):
-                    scratch = np.empty((len(idx), self.store.n_nodes), dtype=np.float32)
-                full = self.store.read_rows_into(self.positions[idx], scratch[:len(idx)])
-                np.take(full, self.columns, axis=1, out=x)
-            if self.normalize:
-                normalize_log1p_inplace(x, target_sum=self.target_sum)
-            buffer_idx.append(idx)
-            filled += len(idx)
-            if filled >= self.buffer_size or i == len(chunks) - 1:
-                idx_all = np.concatenate(buffer_idx)
-                order = rng.permutation(len(idx_all)) if self.shuffle else np.arange(len(idx_all))
-                yield idx_all, buffer[:filled], order
-                buffer_idx, filled = [], 0
-                if self.batch_size is None:
-                    buffer = None
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            pending = pool.submit(decode, 0)
+            for i, idx in enumerate(chunks):
+                x = pending.result()
+                if i + 1 < len(chunks):  # scratch (i + 1) % 2 held chunk i - 1, already copied out
+                    pending = pool.submit(decode, i + 1)
+                if buffer is None:
+                    buffer = np.empty((self.buffer_size - 1 + longest, width), dtype=np.float32)
+                slot = buffer[filled:filled + len(idx)]
+                if self.normalize:
+                    normalize_log1p_inplace(x, target_sum=self.target_sum, out=slot)
+                else:
+                    np.copyto(slot, x)
+                buffer_idx.append(idx)
+                filled += len(idx)
+                if filled >= self.buffer_size or i == len(chunks) - 1:
+                    idx_all = np.concatenate(buffer_idx)
+                    order = rng.permutation(len(idx_all)) if self.shuffle else np.arange(len(idx_all))
+                    yield idx_all, buffer[:filled], order
+                    buffer_idx, filled = [], 0
+                    if self.batch_size is None:
+                        buffer = None
 
     def __iter__(self):
         import torch
