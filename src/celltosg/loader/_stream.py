@@ -29,17 +29,22 @@ def chunk_ids(store, positions: np.ndarray) -> np.ndarray:
     return shard * (1 << 32) + row // int(store.manifest["chunk_rows"])
 
 
-def normalize_log1p_inplace(x: np.ndarray, *, target_sum: float = TARGET_SUM,
-                            out: np.ndarray | None = None) -> np.ndarray:
+def library_scale(x: np.ndarray, target_sum: float = TARGET_SUM) -> np.ndarray:
+    """float32 (n, 1) factors bringing each row of (n, g) counts to ``target_sum`` (0 for empty rows),
+    from float64 row totals as in :func:`~celltosg.loader.normalize_log1p`."""
+    totals = x.sum(axis=1, keepdims=True, dtype=np.float64)
+    return np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0).astype(np.float32)
+
+
+def normalize_log1p_inplace(x: np.ndarray, *, target_sum: float = TARGET_SUM, out: np.ndarray | None = None,
+                            scale: np.ndarray | None = None) -> np.ndarray:
     """:func:`~celltosg.loader.normalize_log1p` of float32 (n, g) counts ``x`` written into ``out``
-    (default: x itself, overwritten); returns out.
+    (default: x itself, overwritten); returns out. ``scale`` passes :func:`library_scale` when known.
 
     Same arithmetic (float64 row totals, float32 scale and log1p), without (n, g) temporaries.
     """
     out = x if out is None else out
-    totals = x.sum(axis=1, keepdims=True, dtype=np.float64)
-    scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0).astype(np.float32)
-    np.multiply(x, scale, out=out)
+    np.multiply(x, library_scale(x, target_sum) if scale is None else scale, out=out)
     return np.log1p(out, out=out)
 
 
@@ -142,8 +147,8 @@ class TOSGDataset(IterableDataset):
         """Yield (indices, values, order): whole chunks gathered up to ``buffer_size`` rows, unshuffled,
         with the permutation to read them in.
 
-        A background thread decodes the next chunk (into one of two scratch arrays) while this one is
-        normalised into a float32 buffer. In batch mode every batch is copied out of the buffer, so it
+        A background thread decodes the next chunk (into one of two scratch arrays) and sums its rows
+        while this one is normalised into a float32 buffer. In batch mode every batch is copied out of the buffer, so it
         is reused; rows are yielded as views, so each fill gets a new one.
         """
         from concurrent.futures import ThreadPoolExecutor
@@ -155,23 +160,24 @@ class TOSGDataset(IterableDataset):
         width = self.store.n_nodes if self.columns is None else len(self.columns)
         scratch = [np.empty((longest, self.store.n_nodes), dtype=np.float32) for _ in range(2)]
 
-        def decode(i: int) -> np.ndarray:
+        def decode(i: int) -> tuple[np.ndarray, np.ndarray | None]:
             idx = chunks[i]
             x = self.store.read_rows_into(self.positions[idx], scratch[i % 2][:len(idx)])
-            return x if self.columns is None else x[:, self.columns]
+            x = x if self.columns is None else x[:, self.columns]
+            return x, library_scale(x, self.target_sum) if self.normalize else None
 
         buffer, buffer_idx, filled = None, [], 0
         with ThreadPoolExecutor(max_workers=1) as pool:
             pending = pool.submit(decode, 0)
             for i, idx in enumerate(chunks):
-                x = pending.result()
+                x, scale = pending.result()
                 if i + 1 < len(chunks):  # scratch (i + 1) % 2 held chunk i - 1, already copied out
                     pending = pool.submit(decode, i + 1)
                 if buffer is None:
                     buffer = np.empty((self.buffer_size - 1 + longest, width), dtype=np.float32)
                 slot = buffer[filled:filled + len(idx)]
                 if self.normalize:
-                    normalize_log1p_inplace(x, target_sum=self.target_sum, out=slot)
+                    normalize_log1p_inplace(x, out=slot, scale=scale)
                 else:
                     np.copyto(slot, x)
                 buffer_idx.append(idx)
