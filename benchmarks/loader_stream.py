@@ -1,5 +1,6 @@
 """Streaming rows per second for one shuffled epoch: TOSGDataset (whole chunks, buffer shuffle) against
-reading the same rows in a random order from a memory-mapped dense float32 array.
+reading the same rows in a random order from a memory-mapped dense float32 array, with a warm and a
+cold page cache.
 
 Run: .venv/bin/python benchmarks/loader_stream.py [--quick]
 """
@@ -15,6 +16,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from loader_query import bench_store, default_store_dir  # noqa: E402
+from loader_rows import drop_cache  # noqa: E402
 
 BATCH = 256
 
@@ -33,32 +35,45 @@ def main() -> None:
     from celltosg.loader import TOSGDataset
     from celltosg.loader._stream import normalize_log1p_inplace
 
-    dataset = TOSGDataset(store, positions, batch_size=BATCH, buffer_size=4096, seed=0)
-    start = time.perf_counter()
-    seen = sum(batch.shape[0] for batch in dataset)
-    ours = time.perf_counter() - start
-    assert seen == n
-
     dense = Path(store.root).parent / "celltosg_bench_stream_dense.npy"
     array = np.lib.format.open_memmap(dense, mode="w+", dtype=np.float32, shape=(n, store.n_nodes))
     for s in range(0, n, 2048):
         array[s:s + 2048] = store.read_rows(positions[s:s + 2048])
     array.flush()
     del array
-    mm = np.load(dense, mmap_mode="r")
+    store_files = [p for p in Path(store.root).rglob("*") if p.is_file()]
     order = np.random.default_rng(0).permutation(n)
-    start = time.perf_counter()
-    for s in range(0, n, BATCH):
-        idx = np.sort(order[s:s + BATCH])
-        normalize_log1p_inplace(mm[idx])  # the same in-place normalisation as the dataset
-    base = time.perf_counter() - start
-    dense.unlink()
+
+    def stream_ours() -> float:
+        dataset = TOSGDataset(store, positions, batch_size=BATCH, buffer_size=4096, seed=0)
+        start = time.perf_counter()
+        seen = sum(batch.shape[0] for batch in dataset)
+        assert seen == n
+        return time.perf_counter() - start
+
+    def stream_memmap() -> float:
+        mm = np.load(dense, mmap_mode="r")
+        start = time.perf_counter()
+        for s in range(0, n, BATCH):
+            normalize_log1p_inplace(mm[np.sort(order[s:s + BATCH])])  # the dataset's normalisation
+        return time.perf_counter() - start
+
     print(f"{n:,} rows x {store.n_nodes:,} genes, batches of {BATCH}, shuffled, normalised in place "
-          "(same function both ways); memmap file in the page cache (just written)")
-    print(f"TOSGDataset (chunks + buffer shuffle): {n / ours:,.0f} rows/s")
-    print(f"memory-mapped dense array, random rows: {n / base:,.0f} rows/s "
-          f"({n * store.n_nodes * 4 / 1e9:.1f} GB on disk vs the store's compressed shards)")
-    print(f"ratio (ours / memmap): {base / ours:.2f}x")
+          f"(same function both ways); dense memmap file {n * store.n_nodes * 4 / 1e9:.1f} GB vs the "
+          f"store's compressed shards")
+    for cache in ("warm", "cold"):
+        if cache == "warm":  # one pass each to fill the page cache
+            stream_ours(), stream_memmap()
+        else:
+            how = drop_cache(store_files + [dense])
+        ours = stream_ours()
+        if cache == "cold":
+            drop_cache(store_files + [dense])
+        base = stream_memmap()
+        print(f"{cache:>4} cache: TOSGDataset (chunks + buffer shuffle) {n / ours:,.0f} rows/s | memory-mapped "
+              f"dense array, random rows {n / base:,.0f} rows/s | ratio (ours / memmap) {base / ours:.2f}x")
+    print(f"cold cache via {how}")
+    dense.unlink()
 
 
 if __name__ == "__main__":
