@@ -169,3 +169,24 @@ def test_max_min_sampling_picks_farthest_points():
     start = int(picks[0])
     farthest = int(np.argmax(np.abs(components[:, 0] - components[start, 0])))
     assert picks[1] == farthest and len(set(picks.tolist())) == 3
+
+
+@pytest.mark.scale
+def test_fast_metacells_handle_a_million_cells():
+    rng = np.random.default_rng(0)
+    n, genes, per_cell = 1_000_000, 500, 60
+    types = rng.integers(0, 8, n)
+    programme = rng.gamma(0.3, 1.0, (8, genes)) + 0.01
+    cumulative = np.cumsum(programme / programme.sum(1, keepdims=True), axis=1)
+    rows = np.repeat(np.arange(n), per_cell)
+    cols = np.empty(n * per_cell, dtype=np.int64)
+    for t in range(8):
+        at = np.flatnonzero(types[rows] == t)
+        cols[at] = np.minimum(np.searchsorted(cumulative[t], rng.random(len(at))), genes - 1)
+    X = sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(n, genes))
+    obs = pd.DataFrame({"donor_id": (np.arange(n) % 4).astype(str), "cell_type": types.astype(str)},
+                       index=[f"c{i}" for i in range(n)])
+    mc = make_metacells(ad.AnnData(X, obs=obs), method="fast", size=50)
+    assert mc.obs["n_raw_cells"].sum() == n and 15_000 < mc.n_obs < 25_000
+    assert mc.obs["cell_type_purity"].mean() > 0.95
+    assert mc.X.sum() == X.sum()
