@@ -141,7 +141,7 @@ def test_written_results_hold_mean_and_sd_over_seeds(tmp_path):
     table = pd.DataFrame({
         "task": "t", "model": ["m", "m", "m"], "seed": [0, 1, 2], "status": "ok",
         "accuracy": [0.5, 0.7, 0.9], "macro_f1": [0.4, 0.4, 0.4], "val_macro_f1": 0.5, "train_s": [1.0, 2.0, 3.0],
-        "tune_s": 4.0, "peak_mem_mb": [10.0, 10.0, 40.0], "params": "{}",
+        "tune_s": 4.0, "peak_mem_mb": [10.0, 10.0, 40.0], "params": "{}", "device": "cpu:1 threads",
     })
     summary = summarize(table).iloc[0]
     assert summary["accuracy_mean"] == pytest.approx(0.7) and summary["accuracy_sd"] == pytest.approx(0.2)
@@ -149,7 +149,7 @@ def test_written_results_hold_mean_and_sd_over_seeds(tmp_path):
     paths = write_results(table, tmp_path / "out", title="toy")
     assert pd.read_csv(paths["csv"]).shape == table.shape
     text = paths["md"].read_text()
-    assert "| m | 3 | 0.700 ± 0.200 | 0.400 ± 0.000 | 2.0 ± 1.0 | 20.0 ± 17.3 | ok |" in text
+    assert "| m | 3 | 0.700 ± 0.200 | 0.400 ± 0.000 | 2.0 ± 1.0 | 20.0 ± 17.3 | cpu:1 threads | ok |" in text
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
 
 

@@ -72,6 +72,8 @@ class CellTOSGFMClassifier(Classifier):
         0 = no pretraining.
     epochs, batch_size, lr, patience
         Fine-tuning settings.
+    device
+        Torch device of training and prediction (default: CUDA when available).
     """
 
     name = "celltosg_fm"
@@ -91,8 +93,10 @@ class CellTOSGFMClassifier(Classifier):
         patience: int = 5,
         task: str = "cell_type",
         pretrain_cache: PretrainCache | None = None,
+        device=None,
     ) -> None:
         super().__init__(n_classes=n_classes, seed=seed)
+        self.device = str(device or default_device())
         from celltosg.model import FMConfig
 
         self.kg, self.graph = kg, graph
@@ -117,7 +121,7 @@ class CellTOSGFMClassifier(Classifier):
         out = self.pretrain_cache.path(key) if self.pretrain_cache is not None else workdir / "pretrained.ckpt"
         start = time.perf_counter()
         pretrain(cohort, config=self.config, epochs=self.pretrain_epochs, batch_size=self.batch_size,
-                 seed=self.seed, out=out, graph=self.graph)
+                 seed=self.seed, out=out, graph=self.graph, device=self.device)
         if self.pretrain_cache is not None:
             self.pretrain_cache.put(key, out, time.perf_counter() - start)
         return out
@@ -137,8 +141,8 @@ class CellTOSGFMClassifier(Classifier):
             result = finetune(cohort, task=self.task, out_dir=Path(workdir) / "finetune", config=self.config,
                               pretrained=pretrained, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr,
                               patience=self.patience, seed=self.seed, resume=False,
-                              graph=None if pretrained is not None else self.graph)
-            self._model = build_model(load_checkpoint(result.checkpoint), path=result.checkpoint)[0]
+                              graph=None if pretrained is not None else self.graph, device=self.device)
+            self._model = build_model(load_checkpoint(result.checkpoint), path=result.checkpoint)[0].to(self.device)
         mapping = cohort.label_mapping
         self._classes = np.array([int(name) for name, _ in sorted(mapping.items(), key=lambda kv: kv[1])])
         return self
@@ -153,8 +157,8 @@ class CellTOSGFMClassifier(Classifier):
         out = []
         with torch.no_grad():
             for start in range(0, len(X), 256):
-                logits = self._model(torch.as_tensor(X[start : start + 256]))["logits"]
-                out.append(torch.softmax(logits.double(), 1).numpy())
+                logits = self._model(torch.as_tensor(X[start : start + 256], device=self.device))["logits"]
+                out.append(torch.softmax(logits.double(), 1).cpu().numpy())
         return expand_proba(np.concatenate(out), self._classes, self.n_classes)
 
     def params(self) -> dict[str, Any]:

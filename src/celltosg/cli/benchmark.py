@@ -31,9 +31,19 @@ def benchmark(
                                                "labels, graph, node features) to this directory and exit; "
                                                "pass it as STORE to run on exactly those splits elsewhere."),
     threads: int | None = typer.Option(None, "--threads", min=1, help="Torch CPU threads (default: torch's)."),
+    merge: list[Path] = typer.Option([], "--merge", help="Instead of training: combine these results.csv files "
+                                                         "(repeatable) into one report in --out."),
+    title: str | None = typer.Option(None, "--title", help="Title of results.md."),
 ) -> None:
     """Train and test every model on the same splits; write results.csv, results.md and results.png."""
-    from celltosg.evaluation import is_saved_splits, run_benchmark, save_splits, saved_splits, write_results
+    from celltosg.evaluation import (
+        is_saved_splits,
+        merge_results,
+        run_benchmark,
+        save_splits,
+        saved_splits,
+        write_results,
+    )
     from celltosg.evaluation._models import model_specs
     from celltosg.evaluation._tasks import PBMC68K, anndata_splits, parse_where, pbmc68k_splits, store_splits
 
@@ -41,6 +51,11 @@ def benchmark(
     if list_models:
         for spec in specs:
             typer.echo(f"{spec.name}\t{spec.description}")
+        raise typer.Exit(0)
+    if merge:
+        paths = write_results(merge_results(merge), out, title=title or "celltosg benchmark",
+                              notes=f"Merged from {', '.join(str(p) for p in merge)}.")
+        typer.echo(f"wrote {paths['csv']}, {paths['md']}, {paths['png']}")
         raise typer.Exit(0)
     if store is None:
         raise typer.BadParameter("give STORE (a store directory, an .h5ad file or 'pbmc68k')", param_hint="STORE")
@@ -60,7 +75,6 @@ def benchmark(
         typer.echo(f"wrote {save_splits(make, list(range(seeds)), save_splits_to)}")
         raise typer.Exit(0)
     results = run_benchmark(make, specs, seeds=list(range(seeds)), task=task)
-    title = f"celltosg benchmark: {task} on {store}"
-    paths = write_results(results, out, title=title, notes=f"Conditions: {parse_where(where) or 'none'}; "
+    paths = write_results(results, out, title=title or f"celltosg benchmark: {task} on {store}", notes=f"Conditions: {parse_where(where) or 'none'}; "
                           f"models: {models}; quick: {quick}.")
     typer.echo(f"wrote {paths['csv']}, {paths['md']}, {paths['png']}")

@@ -2,7 +2,7 @@
 
 from celltosg.evaluation._harness import RESULT_COLUMNS, ModelSpec, check_budget, evaluate_spec, run_benchmark
 from celltosg.evaluation._memory import PeakMemory, measure_peak_memory
-from celltosg.evaluation._report import markdown_table, plot_results, summarize, write_results
+from celltosg.evaluation._report import markdown_table, merge_results, plot_results, summarize, write_results
 from celltosg.evaluation._rewire import double_edge_swap, rewire_knowledge_graph
 from celltosg.evaluation._saved import is_saved_splits, save_splits, saved_seeds, saved_splits
 from celltosg.evaluation._split import (
@@ -24,6 +24,7 @@ __all__ = [
     "evaluate_spec",
     "markdown_table",
     "measure_peak_memory",
+    "merge_results",
     "plot_results",
     "rewire_knowledge_graph",
     "run_benchmark",

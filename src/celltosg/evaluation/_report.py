@@ -16,16 +16,22 @@ SUMMARY_METRICS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("train_s
                    ("peak_mem_mb", "peak MB"))
 
 
+def merge_results(paths) -> pd.DataFrame:
+    """Concatenate ``results.csv`` files of runs on the same splits (for example CPU and GPU runs)."""
+    return pd.concat([pd.read_csv(p) for p in paths], ignore_index=True)
+
+
 def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample standard deviation over seeds per model (models in first-seen order).
 
-    Columns: ``model``, ``n_seeds`` (rows with status ok), ``status`` (the distinct statuses), and
+    Columns: ``model``, ``n_seeds`` (rows with status ok), ``status`` (the distinct statuses), ``device``, and
     ``<metric>_mean`` / ``<metric>_sd`` for accuracy, macro_f1, train_s, peak_mem_mb, tune_s.
     """
     rows = []
     for model, group in results.groupby("model", sort=False):
         ok = group[group["status"] == "ok"]
-        row = {"model": model, "n_seeds": len(ok), "status": ", ".join(sorted(set(group["status"])))}
+        row = {"model": model, "n_seeds": len(ok), "status": ", ".join(sorted(set(group["status"]))),
+               "device": ", ".join(sorted(set(ok["device"].dropna().astype(str)))) if "device" in ok else ""}
         for metric in ("accuracy", "macro_f1", "train_s", "peak_mem_mb", "tune_s"):
             values = ok[metric].astype(float)
             row[f"{metric}_mean"] = values.mean() if len(values) else np.nan
@@ -43,13 +49,13 @@ def _cell(mean: float, sd: float, metric: str) -> str:
 
 def markdown_table(summary: pd.DataFrame) -> str:
     """The summary as a Markdown table: mean ± sd over seeds."""
-    header = ["model", "seeds"] + [label for _, label in SUMMARY_METRICS] + ["status"]
+    header = ["model", "seeds"] + [label for _, label in SUMMARY_METRICS] + ["device", "status"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in summary.itertuples(index=False):
         data = row._asdict()
         cells = [str(data["model"]), str(data["n_seeds"])]
         cells += [_cell(data[f"{m}_mean"], data[f"{m}_sd"], m) for m, _ in SUMMARY_METRICS]
-        cells.append(str(data["status"]))
+        cells += [str(data["device"]), str(data["status"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -21,26 +21,39 @@ INDEX_FILE = "splits.json"
 _GENESET_COLUMNS = ["collection", "term_id", "term_name", "symbol"]
 
 
+def _nodes_key(kg) -> str:
+    """Short hash of a graph's node ids: splits over the same nodes share one node-feature file."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(kg.nodes["node_id"].astype(str)).encode()).hexdigest()[:16]
+
+
 def _write_split(split: Split, folder: Path, seq_dim: int) -> None:
     folder.mkdir()
     arrays = {f"{k}_{p}": getattr(split, f"{k}_{p}") for p in PARTS for k in ("X", "y")}
     np.savez_compressed(folder / "arrays.npz", genes=np.asarray(split.genes).astype(str), **arrays)
-    meta = {"label_names": list(split.label_names), "meta": split.meta, "has_graph": split.kg is not None}
-    (folder / "split.json").write_text(json.dumps(meta, indent=2, default=str))
-    if split.kg is None:
-        return
     kg = split.kg
+    key = _nodes_key(kg) if kg is not None else None
+    meta = {"label_names": list(split.label_names), "meta": split.meta, "has_graph": kg is not None,
+            "node_features": key}
+    (folder / "split.json").write_text(json.dumps(meta, indent=2, default=str))
+    if kg is None:
+        return
     kg.nodes.to_parquet(folder / "nodes.parquet")
     kg.edges.to_parquet(folder / "edges.parquet")
     kg.sequences.to_parquet(folder / "sequences.parquet")
     (folder / "kg.json").write_text(json.dumps({"name": kg.name, "checksum": kg.checksum}))
+    features_file = folder.parent / "node_features" / f"{key}.npz"
+    if features_file.is_file():
+        return
     if split.node_features is not None:
         text, seq_feat, seq_mask = split.node_features
     else:
         from celltosg.encode import sequence_features, text_embeddings
 
         text, (seq_feat, seq_mask) = text_embeddings(kg), sequence_features(kg, dim=seq_dim)
-    np.savez_compressed(folder / "node_features.npz", text=np.asarray(text, dtype=np.float32),
+    features_file.parent.mkdir(exist_ok=True)
+    np.savez_compressed(features_file, text=np.asarray(text, dtype=np.float32),
                         seq_feat=np.asarray(seq_feat, dtype=np.float32), seq_mask=np.asarray(seq_mask, dtype=bool))
 
 
@@ -49,7 +62,8 @@ def save_splits(make_split: Callable[[int], Split], seeds: Sequence[int], out_di
     """Write ``make_split(seed)`` for every seed, with graph and node features, into ``out_dir``.
 
     Layout: ``splits.json`` (seeds) and one ``seed<k>/`` folder per seed holding ``arrays.npz``,
-    ``split.json``, the graph (``nodes/edges/sequences.parquet``, ``kg.json``) and ``node_features.npz``.
+    ``split.json`` and the graph (``nodes/edges/sequences.parquet``, ``kg.json``); node features go to
+    ``node_features/<hash of the node ids>.npz``, once per distinct node set.
     """
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         for seed in seeds:
@@ -82,7 +96,7 @@ def _read_split(folder: Path) -> Split:
                             name=names["name"], checksum=names["checksum"],
                             sequences=pd.read_parquet(folder / "sequences.parquet"),
                             genesets=pd.DataFrame(columns=_GENESET_COLUMNS))
-        with np.load(folder / "node_features.npz", allow_pickle=False) as data:
+        with np.load(folder.parent / "node_features" / f"{meta['node_features']}.npz", allow_pickle=False) as data:
             features = (data["text"], data["seq_feat"], data["seq_mask"])
     genes = arrays.pop("genes")
     return Split(**arrays, genes=genes, label_names=meta["label_names"], kg=kg, meta=meta["meta"],
