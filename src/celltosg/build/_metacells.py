@@ -89,6 +89,8 @@ def make_metacells(
 
 def _assign(X: sp.csr_matrix, obs: pd.DataFrame, keys: list[str], method: str, size: int, seed: int) -> np.ndarray:
     """Meta-cell index per cell (n_cells,), numbered group by group in order of first member."""
+    from threadpoolctl import threadpool_limits
+
     if keys:
         group = obs.groupby(keys, sort=True, observed=True, dropna=False).ngroup().to_numpy()
     else:
@@ -99,7 +101,9 @@ def _assign(X: sp.csr_matrix, obs: pd.DataFrame, keys: list[str], method: str, s
     offset = 0
     groups = np.split(members, bounds) if len(members) else []
     for cells in progress(groups, description=f"meta-cells ({method})"):
-        local = _partition(X[cells], method, size, seed)
+        # small groups run faster on one BLAS / OpenMP thread than paying thread start-up per call
+        with threadpool_limits(1 if len(cells) < _MAX_FIT_CELLS else None):
+            local = _partition(X[cells], method, size, seed)
         _, first, rank = np.unique(local, return_index=True, return_inverse=True)
         order = np.empty(len(first), dtype=np.int64)
         order[np.argsort(first)] = np.arange(len(first))
