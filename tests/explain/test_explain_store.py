@@ -56,3 +56,13 @@ def test_cli_explain(checkpoint, tiny_store, tmp_path):
     assert run.exit_code == 0, run.output
     assert (out / "subgraph.svg").is_file() and "core subgraph" in run.output
     assert CliRunner().invoke(app, ["explain", "--help"]).exit_code == 0
+
+
+def test_where_parsing():
+    from celltosg.cli.explain import parse_where
+    from celltosg.errors import QueryError
+
+    assert parse_where(["tissue=lung", "sex = female", "tissue=blood"]) == {"tissue": ["lung", "blood"],
+                                                                            "sex": ["female"]}
+    with pytest.raises(QueryError, match="FIELD=VALUE"):
+        parse_where(["lung"])
