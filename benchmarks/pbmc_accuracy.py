@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="few epochs: a smoke run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--epochs", type=int, default=40, help="fine-tuning epochs (max)")
-    parser.add_argument("--pretrain-epochs", type=int, default=3)
+    parser.add_argument("--pretrain-epochs", type=int, default=5)
     parser.add_argument("--patience", type=int, default=10)
     parser.add_argument("--lr", type=float, default=1e-2, help="fine-tuning learning rate")
     parser.add_argument("--hidden", type=int, default=16)
@@ -79,8 +79,7 @@ def main() -> None:
     import torch
 
     from celltosg.model import FMConfig
-    from celltosg.train import finetune, pretrain
-    from celltosg.train._graph import build_graph_inputs
+    from celltosg.train import build_graph_inputs, finetune, pretrain
 
     torch.set_num_threads(args.threads)
     out = args.out or Path(tempfile.mkdtemp(prefix="pbmc_accuracy_"))
@@ -98,7 +97,7 @@ def main() -> None:
     scratch = finetune(cohort, config=config, graph=graph, out_dir=out / "scratch", **common)
     rows["CellTOSG-FM, no pretraining"] = (scratch.metrics["test"], time.perf_counter() - start)
     start = time.perf_counter()
-    pre = pretrain(cohort, config=config, graph=graph, epochs=args.pretrain_epochs, batch_size=16, lr=1e-3,
+    pre = pretrain(cohort, config=config, graph=graph, epochs=args.pretrain_epochs, batch_size=16, lr=3e-3,
                    mask_fraction=0.05, seed=args.seed, out=out / "pretrained.ckpt")
     pre_time = time.perf_counter() - start
     print(f"pretraining: held-out-cell edge AUC {pre.metrics['auc']:.4f}, AP {pre.metrics['ap']:.4f} "

@@ -38,7 +38,7 @@ def pretrain_command(
     split_by: str = typer.Option("donor", "--split-by", help=SPLIT_HELP),
     epochs: int = typer.Option(5, "--epochs", help="Passes over the training cells."),
     batch_size: int = typer.Option(16, "--batch-size", help="Cells per step."),
-    lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate."),
+    lr: float = typer.Option(3e-3, "--lr", help="AdamW learning rate."),
     mask_fraction: float = typer.Option(0.05, "--mask-fraction", help="Fraction of PPI pairs masked per step."),
     hidden: int = typer.Option(32, "--hidden", help="Node embedding width."),
     layers: int = typer.Option(2, "--layers", help="Global message-passing layers."),

@@ -57,7 +57,7 @@ def evaluate_edges(model, objective, X, *, seed: int, rounds: int, batch_size: i
     return edge_metrics(torch.cat(logits), torch.cat(labels))
 
 
-def pretrain(cohort: CohortLike, *, config=None, epochs: int = 5, batch_size: int = 16, lr: float = 1e-3,
+def pretrain(cohort: CohortLike, *, config=None, epochs: int = 5, batch_size: int = 16, lr: float = 3e-3,
              mask_fraction: float = 0.05, degree_weight: float = 0.1, weight_decay: float = 1e-4,
              seed: int = 0, eval_rounds: int = 4, out: str | os.PathLike | None = None,
              graph=None, device: str = "cpu") -> PretrainResult:
@@ -114,7 +114,7 @@ def pretrain(cohort: CohortLike, *, config=None, epochs: int = 5, batch_size: in
             optimizer.step()
             totals += [step.loss.item(), step.edge_loss.item(), step.degree_loss.item()]
             steps += 1
-        loss, edge_loss, degree_loss = totals / max(steps, 1)
+        loss, edge_loss, degree_loss = (float(v) for v in totals / max(steps, 1))
         history.append({"epoch": epoch, "loss": loss, "edge_loss": edge_loss, "degree_loss": degree_loss})
         log.info("epoch %d: loss %.4f (edge %.4f, degree %.4f)", epoch, loss, edge_loss, degree_loss)
     held = evaluate_edges(model, objective, X_held, seed=seed, rounds=eval_rounds, batch_size=batch_size)
