@@ -133,3 +133,12 @@ def test_reference_configuration_has_an_n_wide_readout(tiny_graph):
     assert out["logits"].shape == (3, 4) and model.embed(cells(tiny_graph)).shape == (3, 64)
     assert model.mlp[0].weight.shape == (512, tiny_graph.n_nodes)
     torch.testing.assert_close(model.scalars[:, 0], tiny_graph.text_emb.mean(1))  # one number per text embedding
+
+
+def test_value_embedding_knows_which_gene_changed(tiny_graph):
+    """Mean-pooled fused states differ when the same values sit on different genes (text-conditioned)."""
+    model = CellTOSGFM(tiny_graph, config(fusion="sum", use_seq=False)).eval()
+    x = torch.zeros(2, tiny_graph.n_rna)
+    x[0, 3], x[1, 7] = 5.0, 5.0  # same value, different gene
+    fused = model.fusion(x, tiny_graph.n_protein, model.text_emb, model.seq_feat, model.seq_mask)
+    assert not torch.allclose(fused.mean(1)[0], fused.mean(1)[1], atol=1e-4)

@@ -9,11 +9,13 @@ from torch import nn
 class NodeFusion(nn.Module):
     """Embed each node's modalities and fuse them per node and per cell into (B, N, hidden).
 
-    Modalities: the omic value of RNA nodes (``Linear(1, hidden)`` + GELU; protein nodes have no omic
-    value and carry a learned "no omic value" marker), the frozen text embedding projected from its full
-    width T, and protein sequence features projected from S (nodes without a sequence carry a learned
-    "no sequence" marker). Text and sequence are the same in every cell, so their projections are
-    computed once per batch as (N, hidden) and broadcast, never per cell.
+    Modalities: the omic value of RNA node i, embedded as ``GELU(x_i * (w + U t_i) + b)``: a value
+    direction conditioned on the node's text embedding ``t_i``, so that a pooled readout can tell WHICH
+    genes changed, not only how many (protein nodes have no omic value and carry a learned "no omic
+    value" marker); the frozen text embedding projected from its full width T; protein sequence features
+    projected from S (nodes without a sequence carry a learned "no sequence" marker). Text and sequence
+    are the same in every cell, so their projections are computed once per batch as (N, hidden) and
+    broadcast, never per cell.
 
     ``gated`` fusion: ``fused = sum_k sigmoid(g_k) * m_k`` with one scalar gate per modality, node and
     cell, ``g = W_o omic + W_s [text, seq]``. Chosen over attention fusion (a softmax over modality
@@ -32,6 +34,7 @@ class NodeFusion(nn.Module):
         self.omic = nn.Linear(1, hidden)
         self.no_omic = nn.Parameter(torch.zeros(hidden))
         self.text = nn.Linear(text_dim, hidden) if use_text else None
+        self.value_direction = nn.Linear(text_dim, hidden, bias=False) if use_text else None
         self.seq = nn.Linear(seq_dim, hidden) if use_seq else None
         self.no_seq = nn.Parameter(torch.zeros(hidden)) if use_seq else None
         n_static = int(use_text) + int(use_seq)
@@ -61,7 +64,11 @@ class NodeFusion(nn.Module):
                       seq_mask: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` returning node-first states (N, B, hidden)."""
         batch = x_rna.shape[0]
-        rna = nn.functional.gelu(self.omic(x_rna.t().unsqueeze(-1)))  # (n_rna, B, hidden)
+        n_rna = x_rna.shape[1]
+        direction = self.omic.weight.view(-1)  # (hidden,)
+        if self.value_direction is not None:
+            direction = (direction + self.value_direction(text_emb[:n_rna])).unsqueeze(1)  # (n_rna, 1, hidden)
+        rna = nn.functional.gelu(x_rna.t().unsqueeze(-1) * direction + self.omic.bias)  # (n_rna, B, hidden)
         omic = torch.cat([rna, self.no_omic.expand(n_protein, batch, -1)], 0)  # (N, B, hidden)
         static = [m.unsqueeze(1) for m in self.static(text_emb, seq_feat, seq_mask)]  # (N, 1, hidden) each
         if self.fusion == "sum":
