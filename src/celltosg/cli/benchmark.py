@@ -26,6 +26,8 @@ def benchmark(
     correction: str | None = typer.Option(None, "--correction", help="Batch correction of store cohorts: "
                                                                      "combat_seq or combat (default none)."),
     quick: bool = typer.Option(False, "--quick", help="Few epochs: a smoke run, not a measurement."),
+    budget: int = typer.Option(4, "--budget", min=1, max=4, help="Configurations tried on validation data per "
+                                                                 "model (the same for every model)."),
     list_models: bool = typer.Option(False, "--list-models", help="Print the model names and exit."),
     save_splits_to: Path | None = typer.Option(None, "--save-splits", help="Write the seeds' splits (values, "
                                                "labels, graph, node features) to this directory and exit; "
@@ -34,6 +36,8 @@ def benchmark(
     merge: list[Path] = typer.Option([], "--merge", help="Instead of training: combine these results.csv files "
                                                          "(repeatable) into one report in --out."),
     title: str | None = typer.Option(None, "--title", help="Title of results.md."),
+    partial_csv: Path | None = typer.Option(None, "--partial-csv", help="Also rewrite the rows so far to this "
+                                                                         "CSV after every model."),
 ) -> None:
     """Train and test every model on the same splits; write results.csv, results.md and results.png."""
     from celltosg.evaluation import (
@@ -47,7 +51,7 @@ def benchmark(
     from celltosg.evaluation._models import model_specs
     from celltosg.evaluation._tasks import PBMC68K, anndata_splits, parse_where, pbmc68k_splits, store_splits
 
-    specs = model_specs(models.split(",") if models != "all" else "all", quick=quick)
+    specs = model_specs(models.split(",") if models != "all" else "all", quick=quick, budget=budget)
     if list_models:
         for spec in specs:
             typer.echo(f"{spec.name}\t{spec.description}")
@@ -74,7 +78,7 @@ def benchmark(
     if save_splits_to is not None:
         typer.echo(f"wrote {save_splits(make, list(range(seeds)), save_splits_to)}")
         raise typer.Exit(0)
-    results = run_benchmark(make, specs, seeds=list(range(seeds)), task=task)
+    results = run_benchmark(make, specs, seeds=list(range(seeds)), task=task, partial_csv=partial_csv)
     paths = write_results(results, out, title=title or f"celltosg benchmark: {task} on {store}", notes=f"Conditions: {parse_where(where) or 'none'}; "
                           f"models: {models}; quick: {quick}.")
     typer.echo(f"wrote {paths['csv']}, {paths['md']}, {paths['png']}")

@@ -7,6 +7,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,6 +16,7 @@ from celltosg.baselines import Classifier, accuracy, macro_f1
 from celltosg.errors import CellTOSGError
 from celltosg.evaluation._memory import measure_peak_memory
 from celltosg.evaluation._split import Split
+from celltosg.io_utils import atomic_file
 from celltosg.progress import progress
 
 logger = logging.getLogger(__name__)
@@ -114,12 +116,14 @@ def check_budget(specs: Sequence[ModelSpec]) -> int:
 
 
 def run_benchmark(
-    make_split: Callable[[int], Split], specs: Sequence[ModelSpec], *, seeds: Sequence[int], task: str = ""
+    make_split: Callable[[int], Split], specs: Sequence[ModelSpec], *, seeds: Sequence[int], task: str = "",
+    partial_csv: str | Path | None = None,
 ) -> pd.DataFrame:
     """Evaluate every spec on ``make_split(seed)`` for each seed; one row per (seed, model).
 
     All models of a seed share one split (same cells, genes and normalisation); the seed also seeds
     each model's fit. Graph models are skipped (status ``no graph``) when the split has no graph.
+    With ``partial_csv`` the rows so far are rewritten there after every model (survives interruption).
     """
     check_budget(specs)
     rows = []
@@ -135,4 +139,7 @@ def run_benchmark(
         logger.info("%s seed %d: accuracy %.4f, macro-F1 %.4f", spec.name, seed,
                     row.get("accuracy", np.nan), row.get("macro_f1", np.nan))
         rows.append(row)
+        if partial_csv is not None:
+            with atomic_file(partial_csv) as tmp:
+                pd.DataFrame(rows).reindex(columns=list(RESULT_COLUMNS)).to_csv(tmp, index=False)
     return pd.DataFrame(rows).reindex(columns=list(RESULT_COLUMNS))

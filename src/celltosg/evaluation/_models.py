@@ -110,33 +110,38 @@ def _reference(cache: GraphCache, fit_config: TorchFitConfig):
     return build
 
 
-def model_specs(names: Sequence[str] | str = "all", *, quick: bool = False) -> list[ModelSpec]:
+def model_specs(names: Sequence[str] | str = "all", *, quick: bool = False, budget: int = GRID_SIZE
+                ) -> list[ModelSpec]:
     """The benchmark's models in report order (``"all"`` or a list of names from :func:`model_names`).
 
-    ``quick`` caps epochs for smoke runs; grids stay the same size.
+    ``quick`` caps epochs for smoke runs; ``budget`` (1..GRID_SIZE) keeps the first configurations of
+    every grid, so all models keep the same tuning budget.
     """
+    if not 1 <= budget <= GRID_SIZE:
+        raise UnknownIdentifierError(f"budget={budget}; choose 1..{GRID_SIZE} configurations per model")
     epochs = 15 if quick else 100
     mlp_fit = TorchFitConfig(epochs=epochs, batch_size=64, patience=10)
     gnn_fit = TorchFitConfig(epochs=min(epochs, 60), batch_size=32, patience=8)
-    C_grid = tuple({"C": c} for c in (0.01, 0.1, 1.0, 10.0))
+    # Each grid starts at the model's default, so a smaller --budget keeps the most sensible points.
+    C_grid = tuple({"C": c} for c in (1.0, 0.1, 10.0, 0.01))
     specs = [
         ModelSpec("celltypist", _celltypist, C_grid, description="CellTypist (celltypist.train, local)"),
         ModelSpec("logreg", _logreg, C_grid, description="logistic regression (scikit-learn)"),
         ModelSpec(
             "mlp", lambda s, p, seed: _mlp(s, p, seed, mlp_fit),
-            tuple({"hidden": h, "dropout": 0.2, "lr": lr} for h in (256, 1024) for lr in (1e-3, 3e-4)),
+            tuple({"hidden": h, "dropout": 0.2, "lr": lr} for lr in (1e-3, 3e-4) for h in (256, 1024)),
             description="two-hidden-layer perceptron (torch)",
         ),
     ]
     specs += [
         ModelSpec(kind, _gnn(kind, gnn_fit),
-                  tuple({"hidden": h, "lr": lr} for h in (16, 64) for lr in (3e-3, 1e-3)),
+                  tuple({"hidden": h, "lr": lr} for lr in (1e-3, 3e-3) for h in (64, 16)),
                   needs_graph=True, description=f"{kind.upper()} baseline, power-mean readout")
         for kind in GNN_KINDS
     ]
     cache, pretrain = GraphCache(), PretrainCache()
     fm_epochs = 4 if quick else 30
-    fm_grid = tuple({"hidden": h, "lr": lr} for h in (16, 32) for lr in (1e-3, 3e-3))
+    fm_grid = tuple({"hidden": h, "lr": lr} for lr in (1e-3, 3e-3) for h in (32, 16))
     fm_variants = [
         ("celltosg_fm", "CellTOSG-FM, fine-tuned from scratch", {}),
         ("celltosg_fm_pretrained", "CellTOSG-FM, edge-masking pretraining then fine-tuning",
@@ -151,9 +156,10 @@ def model_specs(names: Sequence[str] | str = "all", *, quick: bool = False) -> l
     reference_fit = TorchFitConfig(epochs=min(epochs, 50), batch_size=4, patience=8)
     specs.append(ModelSpec(
         "reference_fm", _reference(cache, reference_fit),
-        tuple({"layers": n, "lr": lr} for n in (2, 3) for lr in (5e-4, 1e-3)), needs_graph=True,
+        tuple({"layers": n, "lr": lr} for lr in (5e-4, 1e-3) for n in (2, 3)), needs_graph=True,
         description="reference configuration: scalar text, hidden 8, N-wide readout",
     ))
+    specs = [replace(spec, grid=spec.grid[:budget]) for spec in specs]
     by_name = {spec.name: spec for spec in specs}
     if names == "all" or list(names) == ["all"]:
         return specs
