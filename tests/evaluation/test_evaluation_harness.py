@@ -176,3 +176,19 @@ def test_peak_memory_sees_a_large_allocation():
         block.sum()
         del block
     assert 150 < memory.rss_mb < 400
+
+
+def test_every_registered_model_gets_the_same_budget():
+    from celltosg.errors import UnknownIdentifierError
+    from celltosg.evaluation._models import GRID_SIZE, model_names, model_specs
+
+    names = model_names()
+    assert {"celltypist", "logreg", "mlp", "gcn", "gat", "gin", "celltosg_fm", "celltosg_fm_pretrained",
+            "reference_fm", "fm_no_text", "fm_no_seq", "fm_single_stage", "fm_rewired_kg"} <= set(names)
+    assert {len(spec.grid) for spec in model_specs("all")} == {GRID_SIZE}
+    assert {len(spec.grid) for spec in model_specs("all", budget=2)} == {2}
+    assert [s.name for s in model_specs(["gcn", "logreg"])] == ["gcn", "logreg"]
+    with pytest.raises(UnknownIdentifierError, match="unknown models"):
+        model_specs(["scgpt"])
+    with pytest.raises(UnknownIdentifierError, match="budget"):
+        model_specs("all", budget=5)
