@@ -31,6 +31,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -40,6 +41,9 @@ from celltosg.errors import CellTOSGError
 from celltosg.io_utils import atomic_dir
 from celltosg.progress import progress
 
+if TYPE_CHECKING:
+    from celltosg.kg import KnowledgeGraph
+
 logger = logging.getLogger(__name__)
 
 LN2 = math.log(2.0)
@@ -47,6 +51,7 @@ MEDIAN_LIBRARY = 2500.0
 NB_MIN_MEAN = 0.5
 MODULE_PROTEINS = 20
 _CHUNK_CELLS = 2048
+_SAMPLE_CELLS = 16384
 
 FEMALE_GENES = ("XIST",)
 MALE_GENES = ("RPS4Y1", "DDX3Y", "UTY", "KDM5D", "EIF1AY")
@@ -93,7 +98,7 @@ def simulate(
     tissues: Sequence[str] = ("blood",),
     diseases: Sequence[str] = (),
     seed: int = 0,
-    kg: object = "human",
+    kg: str | os.PathLike | KnowledgeGraph = "human",
     cells_per_file: int | None = None,
     n_genes: int | None = None,
     overwrite: bool = False,
@@ -156,8 +161,11 @@ def simulate(
     with atomic_dir(out, overwrite=overwrite) as tmp:
         for index, (start, stop) in enumerate(progress(ranges, description="simulating")):
             cells = np.arange(start, stop)
-            rng = np.random.default_rng([seed, 2, index])
-            X = model.sample(donor_of_cell[cells], type_of_cell[cells], library[cells], donors, rng)
+            X = sp.vstack([  # bounded memory: at most _SAMPLE_CELLS cells drawn at once
+                model.sample(donor_of_cell[part], type_of_cell[part], library[part], donors,
+                             np.random.default_rng([seed, 2, index, k]))
+                for k, part in enumerate(np.array_split(cells, math.ceil(len(cells) / _SAMPLE_CELLS)))
+            ], format="csr")
             obs = _obs(cells, donor_of_cell, type_of_cell, donors, model)
             name = (f"{donors[donor_of_cell[start]].donor_id}.h5ad" if cells_per_file is None
                     else f"part_{index:05d}.h5ad")
