@@ -94,11 +94,9 @@ def run_qc(
 
     check_counts(adata, where=where)
     n_cells_in, n_genes_in = adata.shape
-    out = adata.copy()
-
-    keep = sc.pp.filter_cells(out, min_genes=min_genes, inplace=False)[0]
+    keep = sc.pp.filter_cells(adata, min_genes=min_genes, inplace=False)[0]
     removed_min_genes = int((~keep).sum())
-    out = out[keep].copy()
+    out = adata[keep].copy()
 
     out.var["mt"] = _mito_mask(out)
     sc.pp.calculate_qc_metrics(out, qc_vars=["mt"], percent_top=None, log1p=False, inplace=True)
