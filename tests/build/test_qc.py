@@ -29,7 +29,9 @@ def _toy() -> ad.AnnData:
 
 
 def test_run_qc_counts_removed_cells_and_genes_by_hand():
-    out, report = run_qc(_toy(), min_genes=3, min_cells=2, max_mito_fraction=0.2)
+    adata = _toy()
+    out, report = run_qc(adata, min_genes=3, min_cells=2, max_mito_fraction=0.2)
+    assert adata.shape == (6, 8) and adata.obs.columns.empty and adata.var.columns.empty  # input untouched
     assert list(out.obs_names) == ["c0", "c1", "c4", "c5"]
     # In the 4 kept cells: MT-CO1 seen in 2 cells, MT-ND1 in 0, E in 2, RARE in 0.
     assert list(out.var_names) == ["MT-CO1", "A", "B", "C", "D", "E"]
