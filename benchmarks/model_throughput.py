@@ -6,8 +6,8 @@ through PyG's ``GATConv`` / ``GCNConv``. Ours runs each layer once per batch ove
 
 Every configuration runs in a fresh subprocess, so its peak memory (``ru_maxrss`` on CPU,
 ``torch.cuda.max_memory_allocated`` on CUDA) is its own. Graph: the human pack when it is installed,
-else a random graph of its size (19k RNA + 19k protein nodes, about 550k edges); ``--quick`` uses a
-graph a tenth of that size.
+else a random graph of its size (19k RNA + 19k protein nodes, about 1.1M edges); ``--quick`` uses a
+random graph of 3k nodes with the pack's edge density (about 27 edges per node).
 
     .venv/bin/python benchmarks/model_throughput.py [--quick] [--device auto|cpu|cuda]
 """
@@ -41,9 +41,10 @@ def random_graph_inputs(n_genes: int, n_ppi_pairs: int, n_lr: int, seed: int = 0
 
     g = torch.Generator().manual_seed(seed)
     proteins = n_genes + torch.arange(n_genes)
-    pairs = torch.randint(0, n_genes, (2, int(n_ppi_pairs * 1.1)), generator=g)
+    pairs = torch.randint(0, n_genes, (2, int(n_ppi_pairs * 2.3)), generator=g)
     pairs = pairs[:, pairs[0] < pairs[1]]
-    pairs = torch.unique(pairs[0] * n_genes + pairs[1])[:n_ppi_pairs]
+    pairs = torch.unique(pairs[0] * n_genes + pairs[1])
+    pairs = pairs[torch.randperm(pairs.numel(), generator=g)[:n_ppi_pairs]]
     a, b = n_genes + pairs // n_genes, n_genes + pairs % n_genes
     lr = n_genes + torch.randint(0, n_genes, (2, n_lr), generator=g)
     n = 2 * n_genes
@@ -72,8 +73,8 @@ def load_graph(quick: bool):
             text = rng.normal(size=(kg.n_nodes, TEXT_DIM)).astype(np.float32)
             seq = rng.normal(size=(kg.n_nodes, SEQ_DIM)).astype(np.float32)
             return graph_inputs(kg, text, seq, mask), "human pack"
-        return random_graph_inputs(19_000, 265_000, 3_000), "random graph, human-pack size"
-    return random_graph_inputs(2_000, 20_000, 300), "random graph (quick)"
+        return random_graph_inputs(19_000, 530_000, 3_000), "random graph, human-pack size"
+    return random_graph_inputs(1_500, 40_000, 300), "random graph (quick, human-pack density)"
 
 
 class _PyGBlock(nn.Module):
@@ -192,23 +193,28 @@ def run_configuration(impl, conv, batch, steps, quick, device, timeout, memory_l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a graph a tenth of the human pack's size")
+    parser.add_argument("--quick", action="store_true", help="a 3k-node random graph with the pack's density")
     parser.add_argument("--device", default="auto", help="auto (cuda when available), cpu or cuda")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[8, 32])
-    parser.add_argument("--convs", nargs="+", default=["attention", "gcn"], choices=sorted(PAIRS),
-                        help="ours with this conv vs the reference way with the closest PyG conv")
-    parser.add_argument("--steps", type=int, default=None, help="timed steps (default 2, 3 with --quick)")
+    parser.add_argument("--convs", nargs="+", default=None, choices=sorted(PAIRS),
+                        help="ours with this conv vs the reference way with the closest PyG conv "
+                             "(default: attention and gcn; attention alone with --quick)")
+    parser.add_argument("--steps", type=int, default=None, help="timed steps after one warm-up step (default 2)")
     parser.add_argument("--timeout", type=int, default=900, help="seconds per configuration")
     parser.add_argument("--memory-limit-gb", type=float, default=12.0,
                         help="address-space cap per CPU configuration (0 = none); beyond it the row reports "
                              "an allocation error")
-    parser.add_argument("--threads", type=int, default=0,
-                        help="torch threads per configuration (0 = torch's default); 1 is steadier on a busy machine")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads per configuration (0 = torch's default); default 1 on CPU, where "
+                             "a shared machine's spinning threads otherwise swamp the timings")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "CONV", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    steps = args.steps or (3 if args.quick else 2)
+    steps = args.steps or 2
+    if args.threads is None:
+        args.threads = 1 if device == "cpu" else 0
+    convs = args.convs or (["attention"] if args.quick else ["attention", "gcn"])
     if args.worker:
         impl, conv, batch = args.worker
         print(json.dumps(worker(impl, conv, int(batch), steps, args.quick, device, args.memory_limit_gb,
@@ -221,7 +227,7 @@ def main() -> None:
     header = f"{'impl':<5} {'conv':<9} {'B':>3} {'step s':>8} {'cells/s':>9} {'peak MB':>9} {'step MB':>9}"
     print(header, flush=True)
     rows = []
-    for conv in args.convs:
+    for conv in convs:
         for batch in args.batch_sizes:
             pair = [run_configuration(impl, c, batch, steps, args.quick, device, args.timeout, args.memory_limit_gb,
                                       args.threads)
