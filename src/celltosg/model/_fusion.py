@@ -74,7 +74,7 @@ class NodeFusion(nn.Module):
         if self.fusion == "sum":
             fused = omic + sum(static) if static else omic
         else:
-            logits = self.gate_omic(omic)  # (B, N, K)
+            logits = self.gate_omic(omic)  # (N, B, K)
             if static:
                 logits = logits + self.gate_static(torch.cat(static, -1))  # (N, 1, K), once per batch
             gates = torch.sigmoid(logits)
