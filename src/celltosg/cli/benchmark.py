@@ -26,6 +26,8 @@ def benchmark(
     correction: str | None = typer.Option(None, "--correction", help="Batch correction of store cohorts: "
                                                                      "combat_seq or combat (default none)."),
     quick: bool = typer.Option(False, "--quick", help="Few epochs: a smoke run, not a measurement."),
+    max_epochs: int | None = typer.Option(None, "--max-epochs", min=1, help="Cap the training epochs of every "
+                                                                            "torch model (MLP, GNN, FM)."),
     budget: int = typer.Option(4, "--budget", min=1, max=4, help="Configurations tried on validation data per "
                                                                  "model (the same for every model)."),
     list_models: bool = typer.Option(False, "--list-models", help="Print the model names and exit."),
@@ -51,7 +53,8 @@ def benchmark(
     from celltosg.evaluation._models import model_specs
     from celltosg.evaluation._tasks import PBMC68K, anndata_splits, parse_where, pbmc68k_splits, store_splits
 
-    specs = model_specs(models.split(",") if models != "all" else "all", quick=quick, budget=budget)
+    specs = model_specs(models.split(",") if models != "all" else "all", quick=quick, budget=budget,
+                        max_epochs=max_epochs)
     if list_models:
         for spec in specs:
             typer.echo(f"{spec.name}\t{spec.description}")

@@ -110,16 +110,18 @@ def _reference(cache: GraphCache, fit_config: TorchFitConfig):
     return build
 
 
-def model_specs(names: Sequence[str] | str = "all", *, quick: bool = False, budget: int = GRID_SIZE
-                ) -> list[ModelSpec]:
+def model_specs(names: Sequence[str] | str = "all", *, quick: bool = False, budget: int = GRID_SIZE,
+                max_epochs: int | None = None) -> list[ModelSpec]:
     """The benchmark's models in report order (``"all"`` or a list of names from :func:`model_names`).
 
     ``quick`` caps epochs for smoke runs; ``budget`` (1..GRID_SIZE) keeps the first configurations of
-    every grid, so all models keep the same tuning budget.
+    every grid, so all models keep the same tuning budget; ``max_epochs`` caps the training epochs of
+    every torch model (MLP, graph baselines, CellTOSG-FM fine-tuning, reference configuration).
     """
     if not 1 <= budget <= GRID_SIZE:
         raise UnknownIdentifierError(f"budget={budget}; choose 1..{GRID_SIZE} configurations per model")
-    epochs = 15 if quick else 100
+    cap = (lambda n: min(n, max_epochs)) if max_epochs is not None else (lambda n: n)  # noqa: E731
+    epochs = cap(15 if quick else 100)
     mlp_fit = TorchFitConfig(epochs=epochs, batch_size=64, patience=10)
     gnn_fit = TorchFitConfig(epochs=min(epochs, 60), batch_size=32, patience=8)
     # Each grid starts at the model's default, so a smaller --budget keeps the most sensible points.
@@ -140,7 +142,7 @@ def model_specs(names: Sequence[str] | str = "all", *, quick: bool = False, budg
         for kind in GNN_KINDS
     ]
     cache, pretrain = GraphCache(), PretrainCache()
-    fm_epochs = 4 if quick else 30
+    fm_epochs = cap(4 if quick else 30)
     fm_grid = tuple({"hidden": h, "lr": lr} for lr in (1e-3, 3e-3) for h in (32, 16))
     fm_variants = [
         ("celltosg_fm", "CellTOSG-FM, fine-tuned from scratch", {}),
