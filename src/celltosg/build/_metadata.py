@@ -49,7 +49,7 @@ _ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixt
              "eighth": 8, "ninth": 9, "tenth": 10}
 # Stage names that carry no number: checked in order, first substring match wins.
 _STAGE_WORDS = (
-    ("young adult", "young adult"), ("prime adult", "adult"), ("late adult", "middle aged"),
+    ("post-juvenile", "adult"), ("young adult", "young adult"), ("prime adult", "adult"), ("late adult", "middle aged"),
     ("middle aged", "middle aged"), ("aged", "aged"), ("elderly", "aged"), ("adolescent", "adolescent"),
     ("teen", "adolescent"), ("preschool", "preschool child"), ("toddler", "preschool child"),
     ("child", "child"), ("juvenile", "child"), ("pediatric", "child"), ("infant", "infant"),
@@ -178,10 +178,12 @@ def parse_age_years(stage: str) -> float:
 
 def development_stage_category(stage: str) -> str:
     """One of the 13 categories of :data:`DEVELOPMENT_STAGE_CATEGORIES` for a stage string."""
+    text = _squash(stage).lower()
+    if "carnegie" in text:  # Carnegie stages 1-23 span the embryonic period by definition
+        return "embryonic"
     age = parse_age_years(stage)
     if not math.isnan(age):
         return category_for_age(age)
-    text = _squash(stage).lower()
     return next((category for key, category in _STAGE_WORDS if key in text), UNKNOWN)
 
 
