@@ -68,7 +68,7 @@ def finetune_command(
     split_by: str = typer.Option("donor", "--split-by", help=SPLIT_HELP),
     epochs: int = typer.Option(30, "--epochs", help="Maximum passes over the training cells."),
     batch_size: int = typer.Option(32, "--batch-size", help="Cells per step."),
-    lr: float = typer.Option(1e-3, "--lr", help="AdamW learning rate (cosine schedule)."),
+    lr: float = typer.Option(3e-3, "--lr", help="AdamW learning rate (cosine schedule)."),
     patience: int = typer.Option(5, "--patience", help="Stop after this many epochs without validation gain."),
     hidden: int = typer.Option(32, "--hidden", help="Node embedding width (ignored with --pretrained)."),
     layers: int = typer.Option(2, "--layers", help="Global message-passing layers (ignored with --pretrained)."),

@@ -185,7 +185,7 @@ def _resume_state(path: Path, run: dict) -> dict | None:
 
 def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, config=None,
              pretrained: str | os.PathLike | None = None, freeze_encoder: bool = False, epochs: int = 30,
-             batch_size: int = 32, lr: float = 1e-3, weight_decay: float = 1e-4, patience: int = 5,
+             batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 1e-4, patience: int = 5,
              seed: int = 0, resume: bool = True, graph=None, device: str = "cpu", devices: int = 1,
              strategy: str = "ddp") -> FinetuneResult:
     """Fine-tune CellTOSG-FM on a cohort's labels and report test metrics.
