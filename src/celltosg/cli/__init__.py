@@ -28,16 +28,16 @@ def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Show debu
 
 
 # Command modules register themselves on `app` when imported.
-from celltosg.cli import (
-    benchmark,  # noqa: E402,F401
-    build,  # noqa: E402,F401
-    demo,  # noqa: E402,F401
-    explain,  # noqa: E402,F401
-    kg,  # noqa: E402,F401
-    query,  # noqa: E402,F401
-    simulate,  # noqa: E402,F401
-    store,  # noqa: E402,F401
-    train,  # noqa: E402,F401
+from celltosg.cli import (  # noqa: E402,F401
+    benchmark,
+    build,
+    demo,
+    explain,
+    kg,
+    query,
+    simulate,
+    store,
+    train,
 )
 
 _err = Console(stderr=True)
