@@ -28,11 +28,19 @@ class DemoSettings:
 
     pretrain_epochs: int
     finetune_epochs: int
+    patience: int
     top_k: int
 
     @classmethod
     def for_mode(cls, quick: bool) -> DemoSettings:
-        return cls(pretrain_epochs=1, finetune_epochs=3, top_k=60) if quick else cls(4, 25, 120)
+        return cls(1, 3, 3, 60) if quick else cls(4, 20, 6, 120)
+
+    @staticmethod
+    def model_config():
+        """Hidden 32, one global layer (``--hidden 32 --layers 1`` on the command line)."""
+        from celltosg.model import FMConfig
+
+        return FMConfig(hidden=32, layers=1)
 
 
 @dataclass
@@ -71,12 +79,9 @@ def _baselines(cohort, seed: int, quick: bool) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _results_table(fm_metrics: dict, fm_scratch: dict | None, baselines: pd.DataFrame) -> pd.DataFrame:
+def _results_table(fm_metrics: dict, baselines: pd.DataFrame) -> pd.DataFrame:
     rows = [{"model": "CellTOSG-FM (pretrained)", "accuracy": fm_metrics["accuracy"],
              "macro_f1": fm_metrics["macro_f1"]}]
-    if fm_scratch is not None:
-        rows.append({"model": "CellTOSG-FM (no pretraining)", "accuracy": fm_scratch["accuracy"],
-                     "macro_f1": fm_scratch["macro_f1"]})
     rows += [{"model": r["model"], "accuracy": r["accuracy"], "macro_f1": r["macro_f1"]}
              for r in baselines.to_dict("records")]
     return pd.DataFrame(rows)
@@ -189,20 +194,18 @@ def run_demo(out: str | os.PathLike = "demo_output", *, seed: int = 0, quick: bo
                        f"celltosg query {store_dir} --json",
                        lambda: load_cohort(store, {}, task="cell_type", split_by="cell", seed=seed))
     ckpt = out / "pretrain.ckpt"
-    pretrained = steps.run("pretrain CellTOSG-FM (edge masking)", f"celltosg pretrain {store_dir} --out {ckpt}",
-                           lambda: pretrain(cohort, epochs=settings.pretrain_epochs, seed=seed, out=ckpt))
+    pretrained = steps.run("pretrain CellTOSG-FM (edge masking)", f"celltosg pretrain {store_dir} --split-by cell --hidden 32 --layers 1 "
+                           f"--epochs {settings.pretrain_epochs} --lr 3e-3 --seed {seed} --out {ckpt}",
+                           lambda: pretrain(cohort, config=settings.model_config(), epochs=settings.pretrain_epochs,
+                                            lr=3e-3, seed=seed, out=ckpt))
     tuned = steps.run("fine-tune for cell types",
-                      f"celltosg finetune {store_dir} --task cell_type --split-by cell --pretrained {ckpt} "
+                      f"celltosg finetune {store_dir} --task cell_type --split-by cell --pretrained {ckpt} --hidden 32 "
+                      f"--layers 1 --epochs {settings.finetune_epochs} --patience {settings.patience} --lr 3e-3 "
+                      f"--seed {seed} "
                       f"--out {out / 'finetune'}",
                       lambda: finetune(cohort, task="cell_type", pretrained=ckpt, out_dir=out / "finetune",
-                                       epochs=settings.finetune_epochs, seed=seed, resume=False))
-    scratch = None
-    if not quick:
-        scratch = steps.run("fine-tune without pretraining",
-                            f"celltosg finetune {store_dir} --task cell_type --split-by cell "
-                            f"--out {out / 'finetune_scratch'}",
-                            lambda: finetune(cohort, task="cell_type", out_dir=out / "finetune_scratch",
-                                             epochs=settings.finetune_epochs, seed=seed, resume=False))
+                                       config=settings.model_config(), epochs=settings.finetune_epochs,
+                                       patience=settings.patience, lr=3e-3, seed=seed, resume=False))
     baselines = steps.run("CellTypist and logistic regression on the same split",
                           f"celltosg benchmark {store_dir} --task cell_type --split-by cell "
                           f"--models celltypist,logreg --seeds 1 --out {out / 'benchmark'}{q}",
@@ -213,7 +216,7 @@ def run_demo(out: str | os.PathLike = "demo_output", *, seed: int = 0, quick: bo
         f"--out {out / 'explain'}",
         lambda: explain_store(tuned.checkpoint, store, {}, class_label=EXPLAIN_CLASS, out_dir=out / "explain",
                               top_k=settings.top_k))
-    results = _results_table(tuned.metrics["test"], scratch.metrics["test"] if scratch else None, baselines)
+    results = _results_table(tuned.metrics["test"], baselines)
     _plot_results(results, out / "results.png")
     results.to_csv(out / "results.csv", index=False)
     cohort_summary = {"n_cells": int(len(cohort.obs)), "n_genes": int(cohort.kg.n_rna),
