@@ -33,7 +33,7 @@ class DemoSettings:
 
     @classmethod
     def for_mode(cls, quick: bool) -> DemoSettings:
-        return cls(1, 3, 3, 60) if quick else cls(4, 20, 6, 120)
+        return cls(1, 3, 3, 60) if quick else cls(5, 40, 10, 120)
 
     @staticmethod
     def model_config():
