@@ -13,7 +13,8 @@ from celltosg.io_utils import dir_bytes
 from celltosg.kg import KnowledgeGraph, embedded_pack_path
 from celltosg.kg._assemble import build_pack
 
-KEYS = ["n_rna", "n_protein", "n_internal", "n_ppi", "n_ligand_receptor", "n_sequences", "n_with_go_text"]
+KEYS = ["n_rna", "n_protein", "n_internal", "n_ppi", "n_ligand_receptor", "n_sequences", "n_with_go_text",
+        "n_ensembl_ids"]
 
 
 def _info(*args) -> dict:
@@ -28,6 +29,9 @@ def test_human_pack_meets_targets():
     assert counts["n_protein"] >= 18_000 and counts["n_ppi"] >= 500_000
     assert counts["n_ligand_receptor"] >= 4_000 and counts["n_sequences"] >= 15_000
     assert counts["n_with_go_text"] >= 15_000
+    # every Ensembl id of a gene, alternate loci included: more ids than RNA nodes that have one
+    kg = KnowledgeGraph.load("human")
+    assert counts["n_ensembl_ids"] > (kg.nodes["ensembl_gene"].iloc[:kg.n_rna] != "").sum()
     pack = embedded_pack_path("human")
     assert dir_bytes(pack) <= 40 * 2**20
     assert json.loads((pack / "pack.json").read_text())["counts"] == counts

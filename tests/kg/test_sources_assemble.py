@@ -77,10 +77,27 @@ def test_sequences_and_genesets(tables):
 
 def test_written_pack_loads_with_expected_counts(tables, tmp_path):
     path = write_pack(tmp_path / "pack", tables.nodes, tables.edges, tables.sequences, tables.genesets,
-                      [{"name": "tiny", "version": "1", "license": "MIT", "files": []}], name="tiny")
+                      [{"name": "tiny", "version": "1", "license": "MIT", "files": []}], name="tiny",
+                      ensembl_ids=tables.ensembl_ids)
     assert KnowledgeGraph.load(path).counts() == {
         "n_rna": 7, "n_protein": 5, "n_internal": 5, "n_ppi": 2, "n_ligand_receptor": 2, "n_sequences": 3,
-        "n_with_go_text": 4}
+        "n_with_go_text": 4, "n_ensembl_ids": 3}
+
+
+def test_every_ensembl_id_of_a_gene_is_kept_and_maps(tables, tmp_path):
+    # org fixture: A1BG has ENSG00000121410; A2M has ENSG00000175899 and ENSG00000000001 (the node column
+    # keeps only the alphabetically first, ENSG00000000001)
+    assert tables.ensembl_ids.values.tolist() == [["ENSG00000121410", "RNA:1"], ["ENSG00000000001", "RNA:2"],
+                                                  ["ENSG00000175899", "RNA:2"]]
+    path = write_pack(tmp_path / "pack", tables.nodes, tables.edges, tables.sequences, tables.genesets, [],
+                      name="tiny", ensembl_ids=tables.ensembl_ids)
+    kg = KnowledgeGraph.load(path)
+    mapping = kg.map_genes(["ENSG00000175899.12", "ENSG00000000001", "ensg00000121410.3", "ENSG00000175899_PAR_Y"])
+    assert mapping.rna_index.tolist() == [1, 1, 0, 1]
+    # a pack without the table (written before it existed) knows one id per gene, as before
+    old = write_pack(tmp_path / "old", tables.nodes, tables.edges, tables.sequences, tables.genesets, [])
+    (old / "ensembl_ids.parquet").unlink()
+    assert KnowledgeGraph.load(old).map_genes(["ENSG00000175899", "ENSG00000000001"]).rna_index.tolist() == [-1, 1]
 
 
 def test_node_text_limit():

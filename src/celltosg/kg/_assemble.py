@@ -2,7 +2,8 @@
 
 RNA nodes are the protein-coding genes of org.Hs.eg.db plus any other gene named by an interaction
 source; each gene with a UniProt id gets one protein node (an accession with a Swiss-Prot sequence is
-preferred). Edges: ``internal`` RNA -> its protein, ``ppi`` between proteins (once per unordered pair),
+preferred). Every Ensembl gene id org.Hs.eg.db lists for an RNA node goes to the Ensembl id table (a gene
+on an alternate locus or patch has one id per locus). Edges: ``internal`` RNA -> its protein, ``ppi`` between proteins (once per unordered pair),
 ``ligand_receptor`` ligand protein -> receptor protein (deduplicated, provenance kept).
 """
 
@@ -51,13 +52,14 @@ class Interactions:
 
 @dataclass
 class PackTables:
-    """The four pack frames plus the parse reports of every source."""
+    """The pack frames plus the parse reports of every source."""
 
     nodes: pd.DataFrame
     edges: pd.DataFrame
     sequences: pd.DataFrame
     genesets: pd.DataFrame
     reports: list[ParseReport] = field(default_factory=list)
+    ensembl_ids: pd.DataFrame | None = None
 
 
 def _map_symbols(symbols: pd.Series, symbol_map: dict[str, str], report: ParseReport) -> pd.Series:
@@ -209,10 +211,12 @@ def assemble(orgdb: OrgDb, go_terms: pd.DataFrame, interactions: list[Interactio
     seq_table["sequence"] = seq_table["uniprot"].map(seq)
 
     genesets = _genesets(orgdb, go_terms, genes)
+    ensembl = orgdb.ensembl[orgdb.ensembl["entrez"].isin(genes["entrez"])]
+    ensembl_ids = pd.DataFrame({"ensembl_gene": ensembl["ensembl_gene"], "node_id": "RNA:" + ensembl["entrez"]})
     log.info("assembled %d RNA + %d protein nodes, %d edges, %d sequences, %d gene-set rows",
              n_rna, len(protein), len(edges), len(seq_table), len(genesets))
     reports = [orgdb.report, *(r for i in interactions for r in i.parsed), *(r for _, r in mapped)]
-    return PackTables(nodes, edges, seq_table, genesets, reports)
+    return PackTables(nodes, edges, seq_table, genesets, reports, ensembl_ids)
 
 
 def _genesets(orgdb: OrgDb, go_terms: pd.DataFrame, genes: pd.DataFrame) -> pd.DataFrame:
@@ -287,5 +291,6 @@ def build_pack(out_dir: str | os.PathLike, *, cache: str | os.PathLike | None = 
     for report in tables.reports[-len(interactions):]:
         report.emit()
     path = write_pack(out_dir, tables.nodes, tables.edges, tables.sequences, tables.genesets,
-                      _source_records(cache), name=name, overwrite=overwrite)
-    return BuildResult(path, pack_counts(tables.nodes, tables.edges, tables.sequences), tables.reports)
+                      _source_records(cache), name=name, overwrite=overwrite, ensembl_ids=tables.ensembl_ids)
+    counts = pack_counts(tables.nodes, tables.edges, tables.sequences, tables.ensembl_ids)
+    return BuildResult(path, counts, tables.reports)

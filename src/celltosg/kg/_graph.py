@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 
 from celltosg.errors import UnknownIdentifierError
-from celltosg.kg._pack import EDGE_KINDS, pack_counts, read_pack_meta
+from celltosg.kg._pack import EDGE_KINDS, ENSEMBL_FILE, ensembl_table, pack_counts, read_pack_meta
 
-_ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*G\d+)\.\d+$", re.IGNORECASE)
+# An Ensembl gene id with an optional version and GENCODE's PAR_Y suffix (ENSG00000182378.14_PAR_Y).
+_ENSEMBL_VERSION = re.compile(r"^(ENS[A-Z]*G\d+)(?:\.\d+)?(?:_PAR_Y)?$", re.IGNORECASE)
 EMBEDDED_PACKS = ("human",)
 
 
@@ -55,7 +56,8 @@ class KnowledgeGraph:
 
     def __init__(self, nodes: pd.DataFrame, edges: pd.DataFrame, *, name: str, checksum: str,
                  pack_dir: Path | None = None, sequences: pd.DataFrame | None = None,
-                 genesets: pd.DataFrame | None = None, parent_index: np.ndarray | None = None):
+                 genesets: pd.DataFrame | None = None, parent_index: np.ndarray | None = None,
+                 ensembl_ids: pd.DataFrame | None = None):
         self.nodes = nodes.reset_index(drop=True)
         self.edges = edges.reset_index(drop=True)
         self.name = name
@@ -63,6 +65,7 @@ class KnowledgeGraph:
         self.pack_dir = pack_dir
         self._sequences = sequences
         self._genesets = genesets
+        self._ensembl_ids = ensembl_ids
         # For subgraphs: index of each node in the graph it was taken from (None for a full pack).
         self.parent_index = parent_index
 
@@ -77,8 +80,10 @@ class KnowledgeGraph:
         meta = read_pack_meta(pack_dir)
         nodes = pd.read_parquet(pack_dir / "nodes.parquet")
         edges = pd.read_parquet(pack_dir / "edges.parquet")
+        ensembl_path = pack_dir / ENSEMBL_FILE
+        ensembl_ids = pd.read_parquet(ensembl_path) if ensembl_path.is_file() else None
         return cls(nodes, edges, name=meta.get("name", pack_dir.name), checksum=meta["checksum"],
-                   pack_dir=pack_dir)
+                   pack_dir=pack_dir, ensembl_ids=ensembl_ids)
 
     @property
     def sequences(self) -> pd.DataFrame:
@@ -93,6 +98,18 @@ class KnowledgeGraph:
         if self._genesets is None:
             self._genesets = pd.read_parquet(self.pack_dir / "genesets.parquet")
         return self._genesets
+
+    @cached_property
+    def ensembl_ids(self) -> pd.DataFrame:
+        """Every Ensembl gene id of the RNA nodes: ``ensembl_gene``, ``node_id`` (several rows per node).
+
+        From the pack's ``ensembl_ids.parquet``; a pack without it gives each node's ``ensembl_gene``.
+        """
+        table = self._ensembl_ids
+        if table is not None:
+            rna_ids = self.nodes["node_id"].to_numpy()[: self.n_rna]
+            table = table[table["node_id"].isin(rna_ids)]
+        return ensembl_table(self.nodes, table)
 
     # ------------------------------------------------------------------ counts
     @cached_property
@@ -114,7 +131,7 @@ class KnowledgeGraph:
 
     def counts(self) -> dict[str, int]:
         """Node, edge, sequence and GO-text counts (the keys of ``celltosg kg info --json``)."""
-        return pack_counts(self.nodes, self.edges, self.sequences)
+        return pack_counts(self.nodes, self.edges, self.sequences, self.ensembl_ids)
 
     def __repr__(self) -> str:
         return (f"KnowledgeGraph(name={self.name!r}, n_rna={self.n_rna}, n_protein={self.n_protein}, "
@@ -123,21 +140,30 @@ class KnowledgeGraph:
     # ----------------------------------------------------------------- mapping
     @cached_property
     def _lookup(self) -> dict[str, int]:
-        """Upper-cased identifier -> RNA node index; primary identifiers win over aliases."""
+        """Upper-cased identifier -> RNA node index; primary identifiers win over aliases.
+
+        Aliases and the Ensembl ids of the id table that name several nodes are left out; each node's
+        own ``entrez``, ``ensembl_gene`` and ``symbol`` are written last, so they always win.
+        """
         rna = self.nodes.iloc[: self.n_rna]
         index = np.arange(self.n_rna)
         table: dict[str, int] = {}
-        # Aliases first and ambiguous aliases removed, so primary ids (written after) take precedence.
         alias_rows = [(a.upper(), i) for i, aliases in zip(index, rna["aliases"], strict=True)
                       for a in aliases.split("|") if a]
-        alias_counts = pd.Series([a for a, _ in alias_rows], dtype=object).value_counts()
-        table.update((a, int(i)) for a, i in alias_rows if alias_counts[a] == 1)
+        position = pd.Series(index, index=rna["node_id"].to_numpy())
+        ensembl = self.ensembl_ids
+        ensembl_rows = list(zip(ensembl["ensembl_gene"].str.upper(), position[ensembl["node_id"]].to_numpy(),
+                                strict=True))
+        for rows in (alias_rows, ensembl_rows):
+            counts = pd.Series([a for a, _ in rows], dtype=object).value_counts()
+            table.update((a, int(i)) for a, i in rows if counts[a] == 1)
         for column in ("entrez", "ensembl_gene", "symbol"):
             table.update((str(v).upper(), int(i)) for v, i in zip(rna[column], index, strict=True) if v)
         return table
 
     def map_genes(self, identifiers: Iterable[str]) -> GeneMapping:
-        """Map symbols, aliases, Ensembl gene ids (with or without version) or Entrez ids to RNA nodes.
+        """Map symbols, aliases, Ensembl gene ids (any of a gene's, with or without version) or Entrez ids
+        to RNA nodes.
 
         Matching is case-insensitive. Returns a :class:`GeneMapping` with -1 for unmapped identifiers.
         """
@@ -186,7 +212,7 @@ class KnowledgeGraph:
         parent = keep if self.parent_index is None else self.parent_index[keep]
         return KnowledgeGraph(self.nodes.iloc[keep], edges, name=f"{self.name}[subgraph]",
                               checksum=self.checksum, pack_dir=self.pack_dir, sequences=sequences,
-                              genesets=self._genesets, parent_index=parent)
+                              genesets=self._genesets, parent_index=parent, ensembl_ids=self._ensembl_ids)
 
     # ------------------------------------------------------------ edge indices
     def _edge_arrays(self, kind: str, undirected: bool | None):

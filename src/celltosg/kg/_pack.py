@@ -1,6 +1,8 @@
-"""The knowledge-graph pack format: five files in one directory, written atomically.
+"""The knowledge-graph pack format: six files in one directory, written atomically.
 
-See ``docs/formats.md``. Nodes are ordered RNA first, then protein; a node's row is its index.
+See ``docs/formats.md``. Nodes are ordered RNA first, then protein; a node's row is its index. The
+Ensembl id table (every Ensembl gene id of each RNA node) is optional on reading: a pack written before
+it existed falls back to the nodes' single ``ensembl_gene`` column.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ SEQUENCE_COLUMNS = ("node_index", "uniprot", "sequence")
 GENESET_COLUMNS = ("collection", "term_id", "term_name", "symbol")
 EDGE_KINDS = ("internal", "ppi", "ligand_receptor")
 PACK_FILES = ("nodes.parquet", "edges.parquet", "sequences.parquet", "genesets.parquet")
+ENSEMBL_FILE = "ensembl_ids.parquet"
+ENSEMBL_COLUMNS = ("ensembl_gene", "node_id")
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -55,8 +59,34 @@ def _validate(nodes: pd.DataFrame, edges: pd.DataFrame, sequences: pd.DataFrame)
         raise MalformedInputError("sequences must belong to protein nodes")
 
 
-def pack_counts(nodes: pd.DataFrame, edges: pd.DataFrame, sequences: pd.DataFrame) -> dict[str, int]:
-    """The counts reported by ``celltosg kg info``."""
+def ensembl_table(nodes: pd.DataFrame, ensembl_ids: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every (Ensembl gene id, RNA node id) pair, sorted by node then id, duplicates dropped.
+
+    Parameters
+    ----------
+    nodes
+        The pack's nodes; only RNA node ids may appear in the table.
+    ensembl_ids
+        ``ensembl_gene``, ``node_id`` rows; ``None`` takes each RNA node's ``ensembl_gene`` column.
+    """
+    rna = nodes.loc[nodes["type"] == "rna", ["node_id", "ensembl_gene"]]
+    if ensembl_ids is None:
+        ensembl_ids = rna[rna["ensembl_gene"].fillna("") != ""]
+    _require_columns(ensembl_ids, ENSEMBL_COLUMNS, "ensembl_ids")
+    table = ensembl_ids.loc[:, list(ENSEMBL_COLUMNS)].astype(str)
+    table = table[table["ensembl_gene"].str.strip() != ""]
+    position = pd.Series(np.arange(len(rna)), index=rna["node_id"].to_numpy())
+    order = table["node_id"].map(position)
+    if order.isna().any():
+        bad = table.loc[order.isna(), "node_id"].head(5).tolist()
+        raise MalformedInputError(f"ensembl_ids names node ids that are not RNA nodes, for example {bad}")
+    table = table.assign(_order=order.astype(np.int64)).sort_values(["_order", "ensembl_gene"], kind="stable")
+    return table.drop_duplicates(list(ENSEMBL_COLUMNS)).drop(columns="_order").reset_index(drop=True)
+
+
+def pack_counts(nodes: pd.DataFrame, edges: pd.DataFrame, sequences: pd.DataFrame,
+                ensembl_ids: pd.DataFrame | None = None) -> dict[str, int]:
+    """The counts reported by ``celltosg kg info``; ``n_ensembl_ids`` counts distinct Ensembl gene ids."""
     kinds = edges["kind"].value_counts()
     return {
         "n_rna": int((nodes["type"] == "rna").sum()),
@@ -66,6 +96,7 @@ def pack_counts(nodes: pd.DataFrame, edges: pd.DataFrame, sequences: pd.DataFram
         "n_ligand_receptor": int(kinds.get("ligand_receptor", 0)),
         "n_sequences": int(sequences["node_index"].nunique()),
         "n_with_go_text": int(nodes["has_go_text"].astype(bool).sum()),
+        "n_ensembl_ids": int(ensembl_table(nodes, ensembl_ids)["ensembl_gene"].nunique()),
     }
 
 
@@ -87,7 +118,7 @@ def _typed(nodes, edges, sequences, genesets):
 
 def write_pack(out_dir: str | os.PathLike, nodes: pd.DataFrame, edges: pd.DataFrame,
                sequences: pd.DataFrame, genesets: pd.DataFrame, sources: list[dict], *,
-               name: str = "custom", overwrite: bool = False) -> Path:
+               name: str = "custom", overwrite: bool = False, ensembl_ids: pd.DataFrame | None = None) -> Path:
     """Validate and write a pack to ``out_dir`` atomically (a half-written pack is never left).
 
     Parameters
@@ -97,6 +128,9 @@ def write_pack(out_dir: str | os.PathLike, nodes: pd.DataFrame, edges: pd.DataFr
         ``GENESET_COLUMNS``; node row position is the node index used by edges and sequences.
     sources
         One dict per knowledge source: ``name``, ``version``, ``license`` and optionally ``files``.
+    ensembl_ids
+        Every Ensembl gene id of the RNA nodes: ``ensembl_gene``, ``node_id`` (see :func:`ensembl_table`;
+        ``None`` writes the nodes' ``ensembl_gene`` column).
     """
     for frame, columns, what in ((nodes, NODE_COLUMNS, "nodes"), (edges, EDGE_COLUMNS, "edges"),
                                  (sequences, SEQUENCE_COLUMNS, "sequences"),
@@ -104,7 +138,8 @@ def write_pack(out_dir: str | os.PathLike, nodes: pd.DataFrame, edges: pd.DataFr
         _require_columns(frame, columns, what)
     nodes, edges, sequences, genesets = _typed(nodes, edges, sequences, genesets)
     _validate(nodes, edges, sequences)
-    frames = dict(zip(PACK_FILES, (nodes, edges, sequences, genesets), strict=True))
+    ensembl_ids = ensembl_table(nodes, ensembl_ids)
+    frames = dict(zip((*PACK_FILES, ENSEMBL_FILE), (nodes, edges, sequences, genesets, ensembl_ids), strict=True))
     with atomic_dir(out_dir, overwrite=overwrite) as tmp:
         files = {}
         for filename, frame in frames.items():
@@ -114,7 +149,7 @@ def write_pack(out_dir: str | os.PathLike, nodes: pd.DataFrame, edges: pd.DataFr
             "schema_version": SCHEMA_VERSION,
             "name": name,
             "sources": sources,
-            "counts": pack_counts(nodes, edges, sequences),
+            "counts": pack_counts(nodes, edges, sequences, ensembl_ids),
             "files": files,
             "checksum": _combined_checksum(files),
         }
