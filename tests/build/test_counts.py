@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from celltosg.build._counts import counts_from_lognorm
+from celltosg.build._counts import counts_from_lognorm, value_type
 from celltosg.errors import MalformedInputError
 
 
@@ -68,3 +68,13 @@ def test_round_trip_on_celltypist_real_counts():
     has_one = (counts == 1).any(axis=1)
     assert has_one.mean() > 0.99
     np.testing.assert_array_equal(out[has_one], counts[has_one])
+
+
+def test_value_type_of_counts_tpm_and_lognorm():
+    counts = _synthetic_counts()
+    assert value_type(counts.astype(np.float32)) == "counts"
+    assert value_type(sp.csr_matrix(counts.astype(np.float32))) == "counts"
+    tpm = counts / counts.sum(axis=1, keepdims=True) * 1e6
+    assert value_type(sp.csr_matrix(tpm)) == "non_integer"
+    assert value_type(_lognorm(counts)) == "non_integer"
+    assert value_type(_lognorm(counts), lognorm=True) == "counts_from_lognorm"

@@ -88,13 +88,31 @@ def test_metacells_sum_their_raw_cells_and_never_mix_donors(tmp_path, tiny_kg, i
     assert sorted(members_all) == sorted(adatas[0].obs_names)
 
 
-def test_low_mapping_rate_refused_unless_forced(tmp_path, tiny_kg):
+def test_low_pack_coverage_refused_unless_forced(tmp_path, tiny_kg):
+    # 60 ids unknown to the pack beside all of its genes (like non-coding genes) are no reason to refuse
+    wide = tmp_path / "wide.h5ad"
+    adata = write_input(wide, unknown_genes=60)
+    assert build_store([wide], tmp_path / "wide", kg=tiny_kg, metacell_size=1, **QC).n_cells == 48
+    # genes 32..39 and ALIAS3 measure 9 of the 40 RNA nodes, under the 25% (10) required
     path = tmp_path / "odd.h5ad"
-    write_input(path, unknown_genes=60)
-    with pytest.raises(UnknownIdentifierError, match="odd.h5ad.*--force"):
+    adata[:, 32:].copy().write_h5ad(path)
+    with pytest.raises(UnknownIdentifierError, match=r"odd.h5ad: measures only 9 of the 40 RNA nodes.*--force"):
         build_store([path], tmp_path / "store", kg=tiny_kg, metacell_size=1, **QC)
     store = build_store([path], tmp_path / "store", kg=tiny_kg, metacell_size=1, force_mapping=True, **QC)
     assert store.n_cells == 48
+
+
+def test_store_info_reports_the_value_type(tmp_path, tiny_kg):
+    counts = tmp_path / "counts.h5ad"
+    adata = write_input(counts)
+    assert build_store([counts], tmp_path / "a", kg=tiny_kg, metacell_size=1, **QC).info()["value_type"] == "counts"
+    tpm = tmp_path / "tpm.h5ad"
+    adata.X = sp.csr_matrix(adata.X.toarray() / adata.X.toarray().sum(axis=1, keepdims=True) * 1e6)
+    adata.write_h5ad(tpm)
+    store = build_store([tpm], tmp_path / "b", kg=tiny_kg, metacell_size=1, **QC)
+    assert store.info()["value_type"] == "non_integer"
+    assert build_store([counts], tmp_path / "b", kg=tiny_kg, metacell_size=1, **QC).info()["value_type"] == (
+        "mixed: counts, non_integer")
 
 
 def test_interrupted_build_resumes_without_redoing_or_duplicating(tmp_path, tiny_kg, inputs, monkeypatch):

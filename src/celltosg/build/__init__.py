@@ -3,7 +3,13 @@ mapping, the resumable (Dask) pipeline and the OmniCellTOSG importer."""
 
 from celltosg.build._counts import counts_from_lognorm
 from celltosg.build._import_omnicelltosg import import_omnicelltosg, read_gene_index, release_summary
-from celltosg.build._mapping import MIN_MAPPING_RATE, PackGeneMap, map_adata_genes
+from celltosg.build._mapping import (
+    MIN_PACK_FRACTION,
+    MIN_PACK_NODES,
+    PackGeneMap,
+    map_adata_genes,
+    required_nodes,
+)
 from celltosg.build._metacells import METHODS as METACELL_METHODS
 from celltosg.build._metacells import make_metacells, metacell_quality
 from celltosg.build._metadata import (
@@ -33,7 +39,8 @@ __all__ = [
     "DEFAULT_METACELL_SIZE",
     "DEVELOPMENT_STAGE_CATEGORIES",
     "METACELL_METHODS",
-    "MIN_MAPPING_RATE",
+    "MIN_PACK_FRACTION",
+    "MIN_PACK_NODES",
     "BuildOptions",
     "PackGeneMap",
     "QCReport",
@@ -54,6 +61,7 @@ __all__ = [
     "parse_age_years",
     "read_counts",
     "read_gene_index",
+    "required_nodes",
     "release_summary",
     "run_qc",
     "simulate",

@@ -38,6 +38,28 @@ _MAX_MEAN_RESIDUAL = 0.1
 # A cell whose values sit this close to integers has the right unit; else its smallest count is 2, 3, ...
 _CELL_RESIDUAL = 0.05
 _MAX_SMALLEST_COUNT = 4
+# Values a build's store can hold (``value_type`` of a manifest input record and of ``store info``).
+VALUE_TYPES = ("counts", "counts_from_lognorm", "non_integer")
+_CHUNK = 1 << 22
+
+
+def value_type(X, *, lognorm: bool = False, where: str = "input") -> str:
+    """What a build's input values are, once read: one of :data:`VALUE_TYPES`.
+
+    ``counts_from_lognorm`` when ``lognorm`` (the values were turned back into counts), ``counts`` when
+    every value of X (n_cells, n_genes) is an integer, ``non_integer`` otherwise (TPM, FPKM, or log values
+    without ``--lognorm``: no flag turns them into counts; they are summed per meta-cell as given).
+    """
+    if lognorm:
+        return "counts_from_lognorm"
+    values = X.data if sp.issparse(X) else np.asarray(X).ravel()
+    if all(np.array_equal(block, np.round(block)) for block in
+           (values[i:i + _CHUNK] for i in range(0, len(values), _CHUNK))):
+        return "counts"
+    logger.warning("%s: X holds non-integer values (TPM, FPKM or log values?). They are summed per meta-cell "
+                   "as given, not counts; pass --lognorm for log1p(normalize_total) values, or --layer / "
+                   "--use-raw to read raw counts", where)
+    return "non_integer"
 
 
 def counts_from_lognorm(adata: AnnData, *, target_sum: float | None = None, where: str = "input") -> AnnData:

@@ -188,7 +188,7 @@ def import_omnicelltosg(root, out, *, kg="human", force_mapping: bool = False,
     kg
         Pack name, directory or KnowledgeGraph whose RNA nodes become the columns.
     force_mapping
-        Import even when under 50% of the release's genes map to the pack.
+        Import even when the release measures too few of the pack's RNA nodes (:func:`required_nodes`).
 
     Returns
     -------

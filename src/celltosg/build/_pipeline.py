@@ -58,6 +58,7 @@ class BuildOptions:
     seed: int = 0
     shard_size: int = DEFAULT_SHARD_ROWS
     chunk_rows: int = DEFAULT_CHUNK_ROWS
+    gene_column: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -127,6 +128,7 @@ def build_input(path: str, out: str, kg_ref: str, kg_checksum: str, options: dic
     Returns the input's manifest record: status, path, size, mtime_ns, shards (entries), n_cells_in,
     n_metacells, qc (the QC report) and mapping (the gene-mapping report).
     """
+    from celltosg.build._counts import value_type
     from celltosg.build._mapping import PackGeneMap, map_adata_genes
     from celltosg.build._metacells import make_metacells
     from celltosg.build._metadata import UNKNOWN, normalize_metadata
@@ -138,17 +140,18 @@ def build_input(path: str, out: str, kg_ref: str, kg_checksum: str, options: dic
     stat = file.stat()
     kg = _load_kg(kg_ref, kg_checksum)
     adata = read_counts(file, opts)
+    values = value_type(adata.X, lognorm=opts.lognorm, where=where)
     obs = normalize_metadata(adata.obs, opts.obs_map)
     obs.loc[obs["dataset_id"] == UNKNOWN, "dataset_id"] = stem  # a file without dataset ids is one dataset
     adata.obs = obs
-    gene_map = map_adata_genes(adata, kg, force=force_mapping, where=where)
+    gene_map = map_adata_genes(adata, kg, force=force_mapping, gene_column=opts.gene_column, where=where)
     mapping = gene_map.report()
     adata.var[_GENE_POSITION] = np.arange(adata.n_vars)  # follows the genes through QC and meta-cells
     adata, qc = run_qc(adata, min_genes=opts.min_genes, min_cells=opts.min_cells,
                        max_mito_fraction=opts.max_mito_fraction, where=where)
     record = {"status": "done", "path": str(file.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
               "n_cells_in": qc.n_cells_in, "qc": qc.as_dict(), "mapping": mapping, "shards": [],
-              "n_metacells": 0}
+              "n_metacells": 0, "value_type": values}
     if adata.n_obs == 0:
         logger.warning("%s: no cell passed QC; the input adds nothing to the store", where)
         return record
@@ -259,7 +262,7 @@ def build_store(inputs, out, *, kg="human", layer: str | None = None, use_raw: b
                 max_mito_fraction: float = 0.2, metacell_method: str = "fast",
                 metacell_size: int = DEFAULT_METACELL_SIZE, workers: int = 1, scheduler: str | None = None,
                 force_mapping: bool = False, seed: int = 0, shard_size: int = DEFAULT_SHARD_ROWS,
-                chunk_rows: int = DEFAULT_CHUNK_ROWS):
+                chunk_rows: int = DEFAULT_CHUNK_ROWS, gene_column: str | None = None):
     """Build (or resume, or extend) a TOSG store from h5ad files.
 
     Parameters
@@ -283,7 +286,10 @@ def build_store(inputs, out, *, kg="human", layer: str | None = None, use_raw: b
         ``workers > 1`` runs inputs on a local Dask cluster of processes; ``scheduler`` is the address of
         an existing cluster (inputs and store must be on a file system its workers share).
     force_mapping
-        Build inputs whose genes map under 50% to the pack.
+        Build inputs that measure too few of the pack's RNA nodes (:func:`celltosg.build.required_nodes`).
+    gene_column
+        var column of gene symbols, tried after the Ensembl ids (default: the first of feature_name,
+        gene_short_name, gene_symbols, gene_symbol, symbol, gene_name that exists).
     seed
         Seed of every random step.
 
@@ -299,7 +305,7 @@ def build_store(inputs, out, *, kg="human", layer: str | None = None, use_raw: b
     options = BuildOptions(layer=layer, use_raw=use_raw, lognorm=lognorm, obs_map=dict(obs_map) if obs_map else None,
                            min_genes=min_genes, min_cells=min_cells, max_mito_fraction=max_mito_fraction,
                            metacell_method=metacell_method, metacell_size=metacell_size, seed=seed,
-                           shard_size=shard_size, chunk_rows=chunk_rows)
+                           shard_size=shard_size, chunk_rows=chunk_rows, gene_column=gene_column)
     paths = list(dict.fromkeys(Path(p) for p in inputs))
     if not paths:
         raise MalformedInputError("no input files given; pass one or more .h5ad files")

@@ -77,12 +77,18 @@ def _counts(obs: pd.DataFrame, columns: tuple[str, ...]) -> dict[str, int]:
     return {}
 
 
+def _value_type(manifest: dict) -> str:
+    types = sorted({r.get("value_type", "unrecorded") for r in manifest.get("inputs", {}).values()})
+    return types[0] if len(types) == 1 else f"mixed: {', '.join(types)}" if types else "unrecorded"
+
+
 def store_info(store) -> dict:
     """Sizes and counts of an open :class:`TOSGStore`.
 
     Keys: path, kg_name, kg_checksum, n_cells, n_raw_cells, n_nodes, n_shards, n_inputs,
-    expression_bytes (bytes of the shards on disk), bytes_per_cell, bytes_per_value, and the meta-cell
-    counts by_tissue, by_disease, by_cell_type, by_source (label -> count).
+    expression_bytes (bytes of the shards on disk), bytes_per_cell, bytes_per_value, value_type (what the
+    inputs held: ``counts``, ``counts_from_lognorm``, ``non_integer``, ``mixed: ...`` or ``unrecorded``),
+    and the meta-cell counts by_tissue, by_disease, by_cell_type, by_source (label -> count).
     """
     manifest = store.manifest
     expression_bytes = sum(dir_bytes(shard_path(store.root, e["name"])) for e in manifest["shards"]
@@ -100,6 +106,7 @@ def store_info(store) -> dict:
         "expression_bytes": int(expression_bytes),
         "bytes_per_cell": expression_bytes / n_cells if n_cells else 0.0,
         "bytes_per_value": expression_bytes / (n_cells * n_nodes) if n_cells and n_nodes else 0.0,
+        "value_type": _value_type(manifest),
     }
     for key, columns in INFO_GROUPS.items():
         info[key] = _counts(store.obs, columns)
