@@ -85,19 +85,23 @@ def test_written_pack_loads_with_expected_counts(tables, tmp_path):
 
 
 def test_every_ensembl_id_of_a_gene_is_kept_and_maps(tables, tmp_path):
-    # org fixture: A1BG has ENSG00000121410; A2M has ENSG00000175899 and ENSG00000000001 (the node column
-    # keeps only the alphabetically first, ENSG00000000001)
-    assert tables.ensembl_ids.values.tolist() == [["ENSG00000121410", "RNA:1"], ["ENSG00000000001", "RNA:2"],
-                                                  ["ENSG00000175899", "RNA:2"]]
+    # org fixture: A1BG has ENSG00000121410; A2M has ENSG00000175899 and ENSG00000000001 (its node column keeps
+    # only the alphabetically first, ENSG00000000001); DUP (201) shares ENSG00000175899, which NCBI's
+    # gene2ensembl (ncbi2ensembl) gives to A2M
+    assert tables.ensembl_ids.values.tolist() == [
+        ["ENSG00000121410", "RNA:1", True], ["ENSG00000000001", "RNA:2", False],
+        ["ENSG00000175899", "RNA:2", True], ["ENSG00000175899", "RNA:201", False]]
     path = write_pack(tmp_path / "pack", tables.nodes, tables.edges, tables.sequences, tables.genesets, [],
                       name="tiny", ensembl_ids=tables.ensembl_ids)
     kg = KnowledgeGraph.load(path)
     mapping = kg.map_genes(["ENSG00000175899.12", "ENSG00000000001", "ensg00000121410.3", "ENSG00000175899_PAR_Y"])
     assert mapping.rna_index.tolist() == [1, 1, 0, 1]
-    # a pack without the table (written before it existed) knows one id per gene, as before
+    assert kg.counts()["n_ensembl_ids"] == 3
+    # a pack without the table (written before it existed) knows one id per gene: A2M's gene2ensembl id
+    # then lands on DUP, whose only id it is
     old = write_pack(tmp_path / "old", tables.nodes, tables.edges, tables.sequences, tables.genesets, [])
     (old / "ensembl_ids.parquet").unlink()
-    assert KnowledgeGraph.load(old).map_genes(["ENSG00000175899", "ENSG00000000001"]).rna_index.tolist() == [-1, 1]
+    assert KnowledgeGraph.load(old).map_genes(["ENSG00000175899", "ENSG00000000001"]).rna_index.tolist() == [4, 1]
 
 
 def test_node_text_limit():

@@ -24,7 +24,9 @@ GENES = [
 ]
 LINKS = {
     "alias": [(1, "A1B"), (1, "ABG"), (2, "A2MD"), (4, "ABG"), (2, "NAT2"), (1, "A1BG")],
-    "ensembl": [(1, "ENSG00000121410"), (2, "ENSG00000175899"), (2, "ENSG00000000001")],
+    # DUP (201) shares A2M's id, as a copy on an alternate locus does; NCBI's gene2ensembl gives it to A2M
+    "ensembl": [(1, "ENSG00000121410"), (2, "ENSG00000175899"), (2, "ENSG00000000001"), (10, "ENSG00000175899")],
+    "ncbi2ensembl": [(1, "ENSG00000121410"), (2, "ENSG00000175899")],
     "ensembl_prot": [(1, "ENSP00000263100")],
     "uniprot": [(1, "V9HWD8"), (1, "P04217"), (2, "P01023"), (5, "P68431"), (6, "P68431"), (10, "Q00001")],
     "kegg": [(2, "04610")],
@@ -53,6 +55,7 @@ def write_orgdb(path):
         "CREATE TABLE metadata (name TEXT, value TEXT);"
         "CREATE TABLE alias (_id INTEGER, alias_symbol TEXT);"
         "CREATE TABLE ensembl (_id INTEGER, ensembl_id TEXT);"
+        "CREATE TABLE ncbi2ensembl (_id INTEGER, ensembl_id TEXT);"
         "CREATE TABLE ensembl_prot (_id INTEGER, prot_id TEXT);"
         "CREATE TABLE uniprot (_id INTEGER, uniprot_id TEXT);"
         "CREATE TABLE kegg (_id INTEGER, path_id TEXT);"
@@ -91,6 +94,7 @@ def test_orgdb_tables_joined_on_id(tmp_path):
     assert genes.loc["2", "symbol"] == "A2M" and genes.loc["3", "gene_type"] == "pseudo"
     assert sorted(org.uniprot.loc[org.uniprot["entrez"] == "1", "uniprot"]) == ["P04217", "V9HWD8"]
     assert set(org.ensembl_prot["ensembl_protein"]) == {"ENSP00000263100"}
+    assert org.ncbi2ensembl.values.tolist() == [["1", "ENSG00000121410"], ["2", "ENSG00000175899"]]
     assert org.kegg.values.tolist() == [["2", "04610"]]
     go = org.go.set_index(["entrez", "go_id"])
     assert go.loc[("1", "GO:0000006"), "ontology"] == "MF" and len(org.go) == 6

@@ -3,7 +3,8 @@
 RNA nodes are the protein-coding genes of org.Hs.eg.db plus any other gene named by an interaction
 source; each gene with a UniProt id gets one protein node (an accession with a Swiss-Prot sequence is
 preferred). Every Ensembl gene id org.Hs.eg.db lists for an RNA node goes to the Ensembl id table (a gene
-on an alternate locus or patch has one id per locus). Edges: ``internal`` RNA -> its protein, ``ppi`` between proteins (once per unordered pair),
+on an alternate locus or patch has one id per locus), flagged ``preferred`` where NCBI's gene2ensembl
+names the pair. Edges: ``internal`` RNA -> its protein, ``ppi`` between proteins (once per unordered pair),
 ``ligand_receptor`` ligand protein -> receptor protein (deduplicated, provenance kept).
 """
 
@@ -212,7 +213,9 @@ def assemble(orgdb: OrgDb, go_terms: pd.DataFrame, interactions: list[Interactio
 
     genesets = _genesets(orgdb, go_terms, genes)
     ensembl = orgdb.ensembl[orgdb.ensembl["entrez"].isin(genes["entrez"])]
-    ensembl_ids = pd.DataFrame({"ensembl_gene": ensembl["ensembl_gene"], "node_id": "RNA:" + ensembl["entrez"]})
+    ncbi = pd.MultiIndex.from_frame(orgdb.ncbi2ensembl[["entrez", "ensembl_gene"]])
+    ensembl_ids = pd.DataFrame({"ensembl_gene": ensembl["ensembl_gene"], "node_id": "RNA:" + ensembl["entrez"],
+                                "preferred": pd.MultiIndex.from_frame(ensembl[["entrez", "ensembl_gene"]]).isin(ncbi)})
     log.info("assembled %d RNA + %d protein nodes, %d edges, %d sequences, %d gene-set rows",
              n_rna, len(protein), len(edges), len(seq_table), len(genesets))
     reports = [orgdb.report, *(r for i in interactions for r in i.parsed), *(r for _, r in mapped)]

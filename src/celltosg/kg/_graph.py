@@ -142,22 +142,25 @@ class KnowledgeGraph:
     def _lookup(self) -> dict[str, int]:
         """Upper-cased identifier -> RNA node index; primary identifiers win over aliases.
 
-        Aliases and the Ensembl ids of the id table that name several nodes are left out; each node's
-        own ``entrez``, ``ensembl_gene`` and ``symbol`` are written last, so they always win.
+        An alias of several nodes is left out. An Ensembl id of several nodes goes to the one node where
+        it is ``preferred`` (NCBI's gene2ensembl match), else it is left out too. Each node's own
+        ``entrez`` and ``symbol`` are written last, so they always win.
         """
         rna = self.nodes.iloc[: self.n_rna]
         index = np.arange(self.n_rna)
         table: dict[str, int] = {}
         alias_rows = [(a.upper(), i) for i, aliases in zip(index, rna["aliases"], strict=True)
                       for a in aliases.split("|") if a]
+        alias_counts = pd.Series([a for a, _ in alias_rows], dtype=object).value_counts()
+        table.update((a, int(i)) for a, i in alias_rows if alias_counts[a] == 1)
         position = pd.Series(index, index=rna["node_id"].to_numpy())
-        ensembl = self.ensembl_ids
-        ensembl_rows = list(zip(ensembl["ensembl_gene"].str.upper(), position[ensembl["node_id"]].to_numpy(),
-                                strict=True))
-        for rows in (alias_rows, ensembl_rows):
-            counts = pd.Series([a for a, _ in rows], dtype=object).value_counts()
-            table.update((a, int(i)) for a, i in rows if counts[a] == 1)
-        for column in ("entrez", "ensembl_gene", "symbol"):
+        ensembl = self.ensembl_ids.assign(key=lambda t: t["ensembl_gene"].str.upper(),
+                                          node=lambda t: position[t["node_id"]].to_numpy())
+        by_id = ensembl.groupby("key")
+        keep = (by_id["node"].transform("size") == 1) | (ensembl["preferred"]
+                                                          & (by_id["preferred"].transform("sum") == 1))
+        table.update(zip(ensembl.loc[keep, "key"], ensembl.loc[keep, "node"].astype(int), strict=True))
+        for column in ("entrez", "symbol"):
             table.update((str(v).upper(), int(i)) for v, i in zip(rna[column], index, strict=True) if v)
         return table
 

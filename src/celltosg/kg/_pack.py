@@ -27,7 +27,7 @@ GENESET_COLUMNS = ("collection", "term_id", "term_name", "symbol")
 EDGE_KINDS = ("internal", "ppi", "ligand_receptor")
 PACK_FILES = ("nodes.parquet", "edges.parquet", "sequences.parquet", "genesets.parquet")
 ENSEMBL_FILE = "ensembl_ids.parquet"
-ENSEMBL_COLUMNS = ("ensembl_gene", "node_id")
+ENSEMBL_COLUMNS = ("ensembl_gene", "node_id", "preferred")
 
 
 def _require_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
@@ -60,20 +60,24 @@ def _validate(nodes: pd.DataFrame, edges: pd.DataFrame, sequences: pd.DataFrame)
 
 
 def ensembl_table(nodes: pd.DataFrame, ensembl_ids: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Every (Ensembl gene id, RNA node id) pair, sorted by node then id, duplicates dropped.
+    """Every (Ensembl gene id, RNA node id, preferred) row, sorted by node then id, duplicates dropped.
 
     Parameters
     ----------
     nodes
         The pack's nodes; only RNA node ids may appear in the table.
     ensembl_ids
-        ``ensembl_gene``, ``node_id`` rows; ``None`` takes each RNA node's ``ensembl_gene`` column.
+        ``ensembl_gene``, ``node_id`` and optionally ``preferred`` (bool: the source prefers this gene for
+        the id, which settles an id shared by several nodes; default True); ``None`` takes each RNA
+        node's ``ensembl_gene`` column.
     """
     rna = nodes.loc[nodes["type"] == "rna", ["node_id", "ensembl_gene"]]
     if ensembl_ids is None:
         ensembl_ids = rna[rna["ensembl_gene"].fillna("") != ""]
+    if "preferred" not in ensembl_ids.columns:
+        ensembl_ids = ensembl_ids.assign(preferred=True)
     _require_columns(ensembl_ids, ENSEMBL_COLUMNS, "ensembl_ids")
-    table = ensembl_ids.loc[:, list(ENSEMBL_COLUMNS)].astype(str)
+    table = ensembl_ids.loc[:, list(ENSEMBL_COLUMNS)].astype({"ensembl_gene": str, "node_id": str, "preferred": bool})
     table = table[table["ensembl_gene"].str.strip() != ""]
     position = pd.Series(np.arange(len(rna)), index=rna["node_id"].to_numpy())
     order = table["node_id"].map(position)
@@ -81,7 +85,7 @@ def ensembl_table(nodes: pd.DataFrame, ensembl_ids: pd.DataFrame | None = None) 
         bad = table.loc[order.isna(), "node_id"].head(5).tolist()
         raise MalformedInputError(f"ensembl_ids names node ids that are not RNA nodes, for example {bad}")
     table = table.assign(_order=order.astype(np.int64)).sort_values(["_order", "ensembl_gene"], kind="stable")
-    return table.drop_duplicates(list(ENSEMBL_COLUMNS)).drop(columns="_order").reset_index(drop=True)
+    return table.drop_duplicates(["ensembl_gene", "node_id"]).drop(columns="_order").reset_index(drop=True)
 
 
 def pack_counts(nodes: pd.DataFrame, edges: pd.DataFrame, sequences: pd.DataFrame,

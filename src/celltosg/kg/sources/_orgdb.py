@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 _LINKS = {
     "aliases": ("alias", "alias_symbol", "alias"),
     "ensembl": ("ensembl", "ensembl_id", "ensembl_gene"),
+    "ncbi2ensembl": ("ncbi2ensembl", "ensembl_id", "ensembl_gene"),
     "ensembl_prot": ("ensembl_prot", "prot_id", "ensembl_protein"),
     "uniprot": ("uniprot", "uniprot_id", "uniprot"),
     "kegg": ("kegg", "path_id", "path_id"),
@@ -30,7 +31,8 @@ class OrgDb:
     """The tables of an org.*.eg.db, keyed by Entrez id (str).
 
     ``genes``: entrez, symbol, full_name, gene_type (one row per gene); ``aliases``: entrez, alias;
-    ``ensembl``: entrez, ensembl_gene; ``ensembl_prot``: entrez, ensembl_protein; ``uniprot``: entrez,
+    ``ensembl``: entrez, ensembl_gene (every id, alternate loci included); ``ncbi2ensembl``: entrez,
+    ensembl_gene (the pairs NCBI's gene2ensembl lists, its match on the primary assembly); ``ensembl_prot``: entrez, ensembl_protein; ``uniprot``: entrez,
     uniprot; ``go``: entrez, go_id, ontology (BP/MF/CC), evidence (direct annotations); ``go_all``:
     entrez, go_id, ontology (annotations propagated to every ancestor term, one row per pair); ``kegg``:
     entrez, path_id; ``metadata``: the database's own name -> value table.
@@ -39,6 +41,7 @@ class OrgDb:
     genes: pd.DataFrame
     aliases: pd.DataFrame
     ensembl: pd.DataFrame
+    ncbi2ensembl: pd.DataFrame
     ensembl_prot: pd.DataFrame
     uniprot: pd.DataFrame
     go: pd.DataFrame
