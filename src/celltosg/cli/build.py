@@ -29,7 +29,7 @@ def _summary(store) -> None:
         qc, mapping = record["qc"], record["mapping"]
         typer.echo(f"{record['path']}: {qc['n_cells_out']}/{qc['n_cells_in']} cells pass QC, "
                    f"{record['n_metacells']} meta-cells, genes mapped {100 * mapping['rate']:.1f}% "
-                   f"({mapping['n_mapped']}/{mapping['n_genes']})")
+                   f"({mapping['n_mapped']}/{mapping['n_genes']}), {mapping['n_nodes']} RNA nodes measured")
     typer.echo(f"store {store.root}: {info['n_cells']} meta-cells from {info['n_raw_cells']} cells x "
                f"{info['n_nodes']} RNA nodes, {info['n_shards']} shards, {info['expression_bytes']} bytes "
                f"({info['bytes_per_value']:.3f} per value)")
