@@ -10,6 +10,7 @@ from celltosg.cli import app
 from celltosg.errors import MalformedInputError
 
 _PACK_HELP = "Knowledge-graph pack: 'human' (embedded) or a pack directory."
+_LOCK_HELP = "Seconds to wait for another run writing the same --out (default 0: fail at once)."
 
 
 def _parse_obs_map(entries: list[str] | None) -> dict[str, str] | None:
@@ -57,6 +58,7 @@ def build(
     force: bool = typer.Option(False, "--force", help="Build inputs whose genes map under 50% to the pack."),
     seed: int = typer.Option(0, "--seed", help="Seed of every random step."),
     shard_size: int = typer.Option(10_000, "--shard-size", help="Meta-cells per shard at most."),
+    lock_timeout: float = typer.Option(0.0, "--lock-timeout", help=_LOCK_HELP),
 ) -> None:
     """QC, meta-cells and gene mapping of h5ad files into a sharded TOSG store."""
     from celltosg.build import build_store
@@ -65,7 +67,7 @@ def build(
                         obs_map=_parse_obs_map(obs_map), min_genes=min_genes, min_cells=min_cells,
                         max_mito_fraction=max_mito, metacell_method=metacell_method,
                         metacell_size=metacell_size, workers=workers, scheduler=scheduler,
-                        force_mapping=force, seed=seed, shard_size=shard_size)
+                        force_mapping=force, seed=seed, shard_size=shard_size, lock_timeout=lock_timeout)
     _summary(store)
 
 
@@ -75,11 +77,12 @@ def import_omnicelltosg(
     out: Path = typer.Option(..., "--out", help="Store directory to write."),
     pack: str = typer.Option("human", "--pack", "--kg", help=_PACK_HELP),
     force: bool = typer.Option(False, "--force", help="Import even when under 50% of the genes map."),
+    lock_timeout: float = typer.Option(0.0, "--lock-timeout", help=_LOCK_HELP),
 ) -> None:
     """Read the authors' released dataset into a TOSG store, collapsing transcript columns to genes."""
     from celltosg.build import import_omnicelltosg as run_import
 
-    store = run_import(root, out, kg=pack, force_mapping=force)
+    store = run_import(root, out, kg=pack, force_mapping=force, lock_timeout=lock_timeout)
     info = store.info()
     typer.echo(f"store {store.root}: {info['n_cells']} meta-cells x {info['n_nodes']} RNA nodes, "
                f"{info['n_shards']} shards, {info['expression_bytes']} bytes")
