@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from celltosg.errors import CellTOSGError, MalformedInputError, StoreError
+from celltosg.io_utils import read_h5ad
 from celltosg.progress import progress
 from celltosg.store import (
     DEFAULT_CHUNK_ROWS,
@@ -83,11 +84,7 @@ def read_counts(path: Path, options: BuildOptions):
     from celltosg.build._counts import counts_from_lognorm
 
     where = str(path)
-    try:
-        adata = ad.read_h5ad(path)
-    except Exception as error:  # h5py / anndata raise many types for damaged files
-        raise MalformedInputError(f"{where}: cannot be read as an h5ad file ({type(error).__name__}: {error}); "
-                                  "check that the file is complete and was written by anndata") from error
+    adata = read_h5ad(path)
     if options.layer is not None:
         if options.layer not in adata.layers:
             raise MalformedInputError(f"{where}: has no layer {options.layer!r}; its layers are "

@@ -49,7 +49,7 @@ def main() -> None:
         # with standalone_mode=False, click returns the code of `raise typer.Exit(code)` instead of exiting
         code = app(standalone_mode=False)
     except CellTOSGError as error:
-        _err.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+        _err.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         _err.print("aborted")
