@@ -6,9 +6,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from tests.reliability._cli import run, run_main
-
 from tests.conftest import make_tiny_store
+from tests.reliability._cli import run, run_main
 
 
 @pytest.fixture(scope="module")

@@ -56,14 +56,16 @@ def _need(path: Path, what: str) -> Path:
 
 def _load_npy(path: Path, what: str) -> np.ndarray:
     """Memory-map a ``.npy`` array; anything else (npz, pickle, text, truncated) is a clear error."""
+    fix = f"the release holds {what} there: replace the file with the release's original"
     try:
         array = np.load(_need(path, what), mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as error:
-        raise MalformedInputError(f"{path} is not a readable NumPy .npy array ({error}); the release holds "
-                                  f"{what}: replace the file with the release's original") from error
-    if not isinstance(array, np.ndarray) or array.dtype.kind not in "biuf":
-        kind = type(array).__name__ if not isinstance(array, np.ndarray) else f"dtype {array.dtype}"
-        raise MalformedInputError(f"{path} holds {kind}, not a numeric .npy array; the release holds {what}")
+        raise MalformedInputError(f"{path} is not a NumPy .npy array ({error}); {fix}") from error
+    if not isinstance(array, np.ndarray):
+        array.close()
+        raise MalformedInputError(f"{path} is not a NumPy .npy array (it is a {type(array).__name__}); {fix}")
+    if array.dtype.kind not in "biuf":
+        raise MalformedInputError(f"{path} holds values of type {array.dtype}, not numbers; {fix}")
     return array
 
 

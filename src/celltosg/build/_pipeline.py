@@ -250,6 +250,17 @@ def _run_tasks(todo: list[Path], out: Path, kg, options: BuildOptions, manifest:
             cluster.close()
 
 
+def _check_cells(manifest: dict, built: list[dict], *, extending: bool) -> None:
+    """Refuse a build that leaves the store without cells, or an extension whose new inputs add none."""
+    empty = not any(r["n_metacells"] for r in manifest["inputs"].values())
+    if empty or (extending and built and not any(r["n_metacells"] for r in built)):
+        shown = manifest["inputs"].values() if empty else built
+        cells = ", ".join(f"{Path(r['path']).name} {r['qc']['n_cells_out']}/{r['n_cells_in']}" for r in shown)
+        raise MalformedInputError(
+            f"no meta-cell came out of the input(s) (cells passing QC: {cells}); the store was not changed. "
+            "Lower --min-genes / --min-cells, raise --max-mito-fraction, or check that the inputs hold counts")
+
+
 def build_store(inputs, out, *, kg="human", layer: str | None = None, use_raw: bool = False,
                 lognorm: bool = False, obs_map: dict | None = None, min_genes: int = 200, min_cells: int = 3,
                 max_mito_fraction: float = 0.2, metacell_method: str = "fast",
@@ -329,12 +340,7 @@ def _build_locked(paths: list[Path], out: Path, kg, options: BuildOptions, *, wo
         logger.info("resuming %s: %d input(s) already built, %d to go", out, skipped, len(todo))
     _run_tasks(todo, out, kg, options, manifest, keys, workers=workers, scheduler=scheduler,
                force_mapping=force_mapping, extending=extending)
-    built = [manifest["inputs"][keys[p]] for p in paths]
-    if not any(record["n_metacells"] for record in built):
-        cells = ", ".join(f"{Path(r['path']).name} {r['qc']['n_cells_out']}/{r['n_cells_in']}" for r in built)
-        raise MalformedInputError(
-            f"no meta-cell came out of the input(s) (cells passing QC: {cells}); nothing was written. Lower "
-            "--min-genes / --min-cells, raise --max-mito-fraction, or check that the inputs hold counts")
+    _check_cells(manifest, [manifest["inputs"][keys[p]] for p in todo], extending=extending)
     remove_unlisted_shards(out, manifest)
     records = sorted(manifest["inputs"].values(), key=lambda r: r["path"])
     manifest["shards"] = [entry for r in records for entry in r["shards"]]
