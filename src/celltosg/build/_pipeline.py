@@ -257,7 +257,7 @@ def _check_cells(manifest: dict, built: list[dict], *, extending: bool) -> None:
         shown = manifest["inputs"].values() if empty else built
         cells = ", ".join(f"{Path(r['path']).name} {r['qc']['n_cells_out']}/{r['n_cells_in']}" for r in shown)
         raise MalformedInputError(
-            f"no meta-cell came out of the input(s) (cells passing QC: {cells}); the store was not changed. "
+            f"no meta-cell came out of the input(s) (cells passing QC: {cells}); nothing was written. "
             "Lower --min-genes / --min-cells, raise --max-mito-fraction, or check that the inputs hold counts")
 
 
