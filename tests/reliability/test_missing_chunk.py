@@ -46,15 +46,14 @@ def test_extra_chunk_file_is_reported(tmp_path, tiny_kg):
     assert any("unlisted chunk X/c/7/0" in p for p in verify_store(store.root))
 
 
-def test_manifest_lists_every_chunk_file_with_its_size(tmp_path, tiny_kg):
+def test_manifest_lists_every_file_of_every_shard_with_its_size(tmp_path, tiny_kg):
     source = tmp_path / "one.h5ad"
     write_input(source)
     store = build_store([source], tmp_path / "store", kg=tiny_kg, metacell_size=1, shard_size=20,
                         chunk_rows=8, **QC_KW)
     for entry in store.manifest["shards"]:
         shard = store.root / "shards" / f"{entry['name']}.zarr"
-        on_disk = {p.relative_to(shard).as_posix(): p.stat().st_size for p in shard.rglob("*")
-                   if p.is_file() and p.name != "zarr.json"}
+        on_disk = {p.relative_to(shard).as_posix(): p.stat().st_size for p in shard.rglob("*") if p.is_file()}
         assert entry["chunks"] == on_disk
         x_chunks = {name for name in on_disk if name.startswith("X/c/")}
         assert x_chunks == {f"X/c/{i}/0" for i in range(-(-entry["n_rows"] // 8))}  # all-zero chunks: none here

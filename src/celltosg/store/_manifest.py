@@ -3,8 +3,8 @@
 Keys: ``schema_version``, ``format``, ``complete`` (False while a build is under way), ``kg_pack``
 (embedded pack name or pack directory), ``kg_name``, ``kg_checksum``, ``n_cells``, ``n_raw_cells``,
 ``n_nodes`` (RNA nodes = columns), ``chunk_rows``, ``shards`` (list of {name, n_rows, sha256, bytes,
-dtype, chunks}; ``chunks`` maps every chunk file of the shard to its size in bytes), ``files`` (sha256 of
-obs.parquet and var.parquet), ``inputs`` ({input key: record}) and ``build`` (the build options).
+dtype, chunks}; ``chunks`` maps every file of the shard, chunk and ``zarr.json``, to its size in bytes),
+``files`` (sha256 of obs.parquet and var.parquet), ``inputs`` ({input key: record}) and ``build`` (the build options).
 
 A build that extends a complete store keeps ``manifest.json`` as it is (readers keep seeing the old
 contents) and records its progress in ``manifest.next.json`` until the new manifest replaces the old one.

@@ -91,14 +91,14 @@ def write_shard(path: str | Path, X, obs: pd.DataFrame, var: pd.DataFrame, *,
 
 
 def chunk_files(path: str | Path) -> dict[str, int]:
-    """Every chunk file of a shard (relative name, e.g. ``X/c/0/0``) and its size in bytes.
+    """Every file of a shard, chunks (e.g. ``X/c/0/0``) and ``zarr.json`` metadata, and its size in bytes.
 
-    Zarr reads a missing chunk as its fill value (zeros), so the manifest records the chunk files and
-    readers check that they are all there; ``zarr.json`` metadata files are checked by opening instead.
+    Zarr reads a missing chunk as its fill value (zeros), so the manifest records the files and readers
+    check that they are all there.
     """
     root = Path(path)
     return {file.relative_to(root).as_posix(): file.stat().st_size
-            for file in sorted(root.rglob("*")) if file.is_file() and file.name != "zarr.json"}
+            for file in sorted(root.rglob("*")) if file.is_file()}
 
 
 def chunk_problems(path: str | Path, entry: dict, *, extra: bool = False) -> list[str]:
@@ -124,9 +124,14 @@ def read_shard_obs(path: str | Path) -> pd.DataFrame:
     """The obs table inside a shard, with ``cell_id`` as a column (categoricals turned into strings)."""
     from anndata.io import read_elem
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        obs = read_elem(_open(path)["obs"])
+    group = _open(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obs = read_elem(group["obs"])
+    except Exception as error:  # zarr / anndata raise many types for damaged groups
+        raise StoreError(f"the obs table of shard {path} cannot be read ({type(error).__name__}: {error}); "
+                         "rerun the `celltosg build` command that made the store to rebuild it") from error
     for column in obs.columns:
         if isinstance(obs[column].dtype, pd.CategoricalDtype):
             obs[column] = obs[column].astype(object).where(obs[column].notna(), None)
