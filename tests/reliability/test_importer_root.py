@@ -67,14 +67,14 @@ def test_bad_matrix_file_is_a_clear_error(tmp_path, release, tiny_kg_dir, conten
     good = np.load(path)
     if content == "text":
         path.write_text("gene,value\nA,1\n")
-        phrase = "is not a NumPy .npy array"
+        phrase = "is not a numeric NumPy .npy array"
     elif content == "npz":
         with open(path, "wb") as handle:
             np.savez(handle, x=good)
-        phrase = "is not a NumPy .npy array"
+        phrase = "is not a numeric NumPy .npy array"
     elif content == "object":
         np.save(path, np.array([{"a": 1}], dtype=object), allow_pickle=True)
-        phrase = "is not a NumPy .npy array"
+        phrase = "is not a numeric NumPy .npy array"
     else:
         np.save(path, good.ravel())
         phrase = "expected (rows, 33) transcript columns"

@@ -55,17 +55,23 @@ def _need(path: Path, what: str) -> Path:
 
 
 def _load_npy(path: Path, what: str) -> np.ndarray:
-    """Memory-map a ``.npy`` array; anything else (npz, pickle, text, truncated) is a clear error."""
-    fix = f"the release holds {what} there: replace the file with the release's original"
-    try:
-        array = np.load(_need(path, what), mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
-        raise MalformedInputError(f"{path} is not a NumPy .npy array ({error}); {fix}") from error
-    if not isinstance(array, np.ndarray):
-        array.close()
-        raise MalformedInputError(f"{path} is not a NumPy .npy array (it is a {type(array).__name__}); {fix}")
-    if array.dtype.kind not in "biuf":
-        raise MalformedInputError(f"{path} holds values of type {array.dtype}, not numbers; {fix}")
+    """Memory-map a numeric ``.npy`` array; anything else (npz, pickle, text, truncated) is a clear error."""
+    with open(_need(path, what), "rb") as handle:
+        magic = handle.read(6)
+    reason = None
+    if magic != b"\x93NUMPY":
+        reason = "a .npz archive" if magic[:2] == b"PK" else "no .npy header"
+    else:
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as error:
+            reason = str(error)
+        else:
+            if array.dtype.kind not in "biuf":
+                reason = f"values of type {array.dtype}"
+    if reason is not None:
+        raise MalformedInputError(f"{path} is not a numeric NumPy .npy array ({reason}); the release holds {what} "
+                                  "there: replace the file with the release's original")
     return array
 
 
