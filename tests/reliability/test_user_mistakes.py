@@ -4,7 +4,6 @@ error messages that keep the user's spelling."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import time
 
@@ -15,12 +14,11 @@ import pytest
 import scipy.sparse as sp
 from tests.build.test_pipeline import write_input
 from tests.reliability._cli import QC, assert_one_line_error, popen, run_main
+from tests.reliability.conftest import BUILD_ARGS, BUILD_KW
 
 from celltosg.build import build_store
 from celltosg.errors import MalformedInputError
 from celltosg.store import TOSGStore, verify_store
-
-QC_KW = {"min_genes": 1, "min_cells": 1, "max_mito_fraction": 1.0}
 
 
 def test_zero_cell_build_fails_and_leaves_nothing(tmp_path, tiny_kg_dir, capsys):
@@ -41,12 +39,12 @@ def _empty_cells(path):
 
 
 def test_zero_cell_extension_leaves_the_store_unchanged(built_store, tmp_path, tiny_kg):
-    root, inputs = built_store(tmp_path)
+    root, inputs, _ = built_store
     before = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
     empty = tmp_path / "empty.h5ad"
     _empty_cells(empty)
     with pytest.raises(MalformedInputError, match="no meta-cell came out"):
-        build_store([*inputs, empty], root, kg=tiny_kg, metacell_size=4, **QC_KW)
+        build_store([*inputs, empty], root, kg=tiny_kg, **BUILD_KW)
     after = {p.relative_to(root): p.read_bytes() for p in root.rglob("*") if p.is_file()}
     assert after == before and verify_store(root) == []
 
@@ -76,11 +74,11 @@ def test_query_error_keeps_the_users_spelling(tiny_store_data, capsys):
 
 
 def test_queries_during_an_extension_see_the_old_store(built_store, tmp_path, tiny_kg_dir, capsys):
-    root, inputs = built_store(tmp_path)
+    root, inputs, _ = built_store
     n_before = TOSGStore.open(root).n_cells
     extra = tmp_path / "extra.h5ad"
     write_input(extra, seed=7, dataset="extra")
-    writer = popen("build", *inputs, extra, "--out", root, "--pack", tiny_kg_dir, "--metacell-size", "4", *QC)
+    writer = popen("build", *inputs, extra, "--out", root, "--pack", tiny_kg_dir, *BUILD_ARGS)
     deadline = time.monotonic() + 120
     while not (root / "manifest.next.json").is_file():
         assert writer.poll() is None, writer.communicate()
@@ -99,23 +97,3 @@ def test_queries_during_an_extension_see_the_old_store(built_store, tmp_path, ti
     assert writer.returncode == 0, err
     assert TOSGStore.open(root).n_cells > n_before and verify_store(root) == []
 
-
-@pytest.fixture(scope="module")
-def _built_once(tmp_path_factory, tiny_kg_dir):
-    from celltosg.kg import KnowledgeGraph
-
-    base = tmp_path_factory.mktemp("built")
-    inputs = [base / f"in{k}.h5ad" for k in range(2)]
-    for k, path in enumerate(inputs):
-        write_input(path, seed=k, dataset=f"ds{k}")
-    build_store(inputs, base / "store", kg=KnowledgeGraph.load(tiny_kg_dir), metacell_size=4, **QC_KW)
-    return base / "store", inputs
-
-
-@pytest.fixture()
-def built_store(_built_once):
-    """A function copying a 2-input store (built once per module) into a folder: (store, its inputs)."""
-    def copy(folder):
-        shutil.copytree(_built_once[0], folder / "store")
-        return folder / "store", _built_once[1]
-    return copy

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
+import time
 
 import pytest
 
@@ -38,3 +40,22 @@ def test_lock_refuses_a_file_and_a_negative_timeout(tmp_path):
         pass
     with pytest.raises(StoreError, match="--lock-timeout must be 0 or more"), store_lock(tmp_path / "s", timeout=-1):
         pass
+
+
+def test_a_second_writer_waits_up_to_its_timeout(tmp_path):
+    store = tmp_path / "store"
+    held = threading.Event()
+
+    def hold():
+        with store_lock(store):
+            held.set()
+            time.sleep(1.0)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    started = time.monotonic()
+    with store_lock(store, timeout=30):
+        waited = time.monotonic() - started
+    holder.join()
+    assert 0.5 < waited < 30
