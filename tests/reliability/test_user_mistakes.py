@@ -21,14 +21,20 @@ from celltosg.errors import MalformedInputError
 from celltosg.store import TOSGStore, verify_store
 
 
-def test_zero_cell_build_fails_and_leaves_nothing(tmp_path, tiny_kg_dir, capsys):
+@pytest.mark.parametrize("existing", [False, True])
+def test_zero_cell_build_fails_and_leaves_nothing(tmp_path, tiny_kg_dir, capsys, existing):
     source = tmp_path / "one.h5ad"
     write_input(source)
     out = tmp_path / "store"
+    if existing:  # an empty folder made by the user stays, still holding no store
+        out.mkdir()
     code, _, err = run_main(capsys, "build", source, "--out", out, "--pack", tiny_kg_dir,
                             "--min-genes", "100000", "--min-cells", "1")
     assert_one_line_error(code, err, "no meta-cell came out", "one.h5ad 0/48", "--min-genes")
-    assert not out.exists()
+    if existing:
+        assert [p.name for p in out.iterdir() if not p.name.startswith(".celltosg.lock")] == []
+    else:
+        assert not out.exists()
 
 
 def _empty_cells(path):

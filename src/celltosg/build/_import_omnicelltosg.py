@@ -265,13 +265,13 @@ def import_omnicelltosg(root, out, *, kg="human", force_mapping: bool = False,
                "gene_map": gene_map, "n_genes": len(genes)}
     build = {"importer": "omnicelltosg", "root": str(root.resolve()), "shard_size": shard_size,
              "chunk_rows": chunk_rows}
-    load_progress(out)  # a file or a foreign directory is refused before the lock file is made
-    fresh = not out.exists()
+    # a file or a foreign directory is refused before the lock file is made
+    fresh, created = load_progress(out)[0] is None, not out.exists()
     with store_lock(out, timeout=lock_timeout):
         try:
             _import_locked(out, kg, build, release, [(name, rows, paths[name]) for name, rows in groups])
         except BaseException:
-            discard_unstarted(out, fresh=fresh)
+            discard_unstarted(out, fresh=fresh, created=created)
             raise
     return TOSGStore.open(out, kg=kg)
 

@@ -314,14 +314,14 @@ def build_store(inputs, out, *, kg="human", layer: str | None = None, use_raw: b
     if workers < 1:
         raise MalformedInputError(f"--workers must be at least 1, got {workers}; use --workers 1 for a serial "
                                   "build or N > 1 for N worker processes")
-    load_progress(out)  # a file or a foreign directory is refused before the lock file is made
-    fresh = not out.exists()
+    # a file or a foreign directory is refused before the lock file is made
+    fresh, created = load_progress(out)[0] is None, not out.exists()
     with store_lock(out, timeout=lock_timeout):
         try:
             _build_locked(paths, out, kg, options, workers=workers, scheduler=scheduler,
                           force_mapping=force_mapping)
         except BaseException:
-            discard_unstarted(out, fresh=fresh)
+            discard_unstarted(out, fresh=fresh, created=created)
             raise
     return TOSGStore.open(out, kg=kg)
 

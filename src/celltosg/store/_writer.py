@@ -114,10 +114,11 @@ def save_progress(root: str | Path, manifest: dict, *, extending: bool) -> None:
     write_manifest(root, {**manifest, "complete": False}, NEXT_MANIFEST if extending else MANIFEST)
 
 
-def discard_unstarted(root: str | Path, *, fresh: bool) -> None:
+def discard_unstarted(root: str | Path, *, fresh: bool, created: bool) -> None:
     """After a failed write, remove what it made if it built nothing worth resuming.
 
-    A store directory this run created (``fresh``) whose progress records no shard is deleted; an
+    A new store (``fresh``: no store was there before) whose progress records no shard is removed: the
+    directory when this run ``created`` it, else what the run put in it (all but the lock file). An
     extension that added or rewrote no shard drops its ``manifest.next.json``, leaving the store as it was.
     """
     root = Path(root)
@@ -132,7 +133,12 @@ def discard_unstarted(root: str | Path, *, fresh: bool) -> None:
         return {(e["name"], e["sha256"]) for record in inputs for e in record["shards"]}
 
     if fresh and not shards(MANIFEST) and not shards(NEXT_MANIFEST):
-        shutil.rmtree(root, ignore_errors=True)
+        if created:
+            shutil.rmtree(root, ignore_errors=True)
+            return
+        for entry in root.iterdir():
+            if entry.name != LOCK:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     elif (root / NEXT_MANIFEST).is_file() and shards(NEXT_MANIFEST) <= shards(MANIFEST):
         (root / NEXT_MANIFEST).unlink()
 
