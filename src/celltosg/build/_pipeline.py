@@ -302,6 +302,9 @@ def build_store(inputs, out, *, kg="human", layer: str | None = None, use_raw: b
     """
     from celltosg.kg import KnowledgeGraph
 
+    if workers < 1:
+        raise MalformedInputError(f"--workers must be at least 1, got {workers}; use --workers 1 for a serial "
+                                  "build or N > 1 for N worker processes")
     kg = kg if isinstance(kg, KnowledgeGraph) else KnowledgeGraph.load(kg)
     out = Path(out)
     options = BuildOptions(layer=layer, use_raw=use_raw, lognorm=lognorm, obs_map=dict(obs_map) if obs_map else None,
@@ -311,9 +314,6 @@ def build_store(inputs, out, *, kg="human", layer: str | None = None, use_raw: b
     paths = list(dict.fromkeys(Path(p) for p in inputs))
     if not paths:
         raise MalformedInputError("no input files given; pass one or more .h5ad files")
-    if workers < 1:
-        raise MalformedInputError(f"--workers must be at least 1, got {workers}; use --workers 1 for a serial "
-                                  "build or N > 1 for N worker processes")
     # a file or a foreign directory is refused before the lock file is made
     fresh, created = load_progress(out)[0] is None, not out.exists()
     with store_lock(out, timeout=lock_timeout):
