@@ -34,11 +34,12 @@ def verify_store(path: str | Path) -> list[str]:
     root = Path(path)
     manifest = read_manifest(root)
     problems = []
+    busy = is_locked(root)
     if not manifest.get("complete"):
-        problems.append(_unfinished(root, "the build"))
+        problems.append(_unfinished(root, "the build", busy))
     expected = _recorded_shards(manifest)
     if (root / NEXT_MANIFEST).is_file():
-        problems.append(_unfinished(root, f"an extension of the store ({NEXT_MANIFEST})"))
+        problems.append(_unfinished(root, f"an extension of the store ({NEXT_MANIFEST})", busy))
         try:
             extension = _recorded_shards(read_manifest(root, NEXT_MANIFEST))
         except StoreError as error:
@@ -51,8 +52,9 @@ def verify_store(path: str | Path) -> list[str]:
     if shards_dir.is_dir():
         for extra in sorted(shards_dir.glob("*.zarr")):
             if extra.name.removesuffix(".zarr") not in expected:
-                problems.append(f"unlisted shard {extra.name}: no input record lists it (left by an interrupted "
-                                "build); rerun the build to finish it, or delete the directory")
+                why = ("the build under way has not recorded it yet" if busy else
+                       "left by an interrupted build; rerun the build to finish it, or delete the directory")
+                problems.append(f"unlisted shard {extra.name}: no input record lists it ({why})")
     tables_sound = True
     for name, checksum in manifest.get("files", {}).items():
         file = root / name
@@ -102,8 +104,8 @@ def _shard_problems(root: Path, entry: dict) -> list[str]:
     return problems
 
 
-def _unfinished(root: Path, what: str) -> str:
-    if is_locked(root):
+def _unfinished(root: Path, what: str, busy: bool) -> str:
+    if busy:
         return f"{what} is incomplete: it is under way now ({holder(root)}); verify again when it has finished"
     return f"{what} is incomplete: it was interrupted; rerun the same `celltosg build` command to finish it"
 
