@@ -70,8 +70,8 @@ class TOSGStore:
         """One row per meta-cell (RangeIndex = global position): cell_id, shard, row, n_raw_cells, ..."""
         obs = pd.read_parquet(self.root / OBS)
         if len(obs) != self.n_cells:
-            raise StoreError(f"{self.root / OBS} has {len(obs)} rows, the manifest says {self.n_cells}; "
-                             "open the store again (a build may have extended it since), else run `celltosg store verify`")
+            raise StoreError(f"{self.root / OBS} has {len(obs)} rows, the manifest says {self.n_cells}; open "
+                             "the store again (a build may have extended it since), else run `celltosg store verify`")
         return obs
 
     @cached_property
@@ -119,7 +119,8 @@ class TOSGStore:
             table = pd.read_parquet(self.root / OBS, columns=["shard", "row"])
             if len(table) != self.n_cells:
                 raise StoreError(f"{self.root / OBS} has {len(table)} rows, the manifest says {self.n_cells}; "
-                                 "open the store again (a build may have extended it since), else run `celltosg store verify`")
+                                 "open the store again (a build may have extended it since), else run "
+                                 "`celltosg store verify`")
         codes = pd.Categorical(table["shard"], categories=names).codes.astype(np.int64)
         if (codes < 0).any():
             raise StoreError(f"{self.root / OBS} names shards missing from the manifest; rebuild the store")
