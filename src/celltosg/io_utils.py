@@ -17,6 +17,30 @@ def _temporary_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
 
 
+def _make_parent(path: Path) -> None:
+    """Create ``path``'s folder; a file in the way is a clear error, not ``FileExistsError``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as error:
+        from celltosg.errors import MalformedInputError
+
+        raise MalformedInputError(f"cannot write {path}: a part of its folder {path.parent} is a file, not a "
+                                  "directory; choose an output path in a directory") from error
+
+
+def read_h5ad(path: str | os.PathLike):
+    """Read an ``.h5ad`` file; a damaged or truncated one is a clear error naming it."""
+    import anndata as ad
+
+    from celltosg.errors import MalformedInputError
+
+    try:
+        return ad.read_h5ad(path)
+    except Exception as error:  # h5py / anndata raise many types for damaged files
+        raise MalformedInputError(f"{path}: cannot be read as an h5ad file ({type(error).__name__}: {error}); "
+                                  "check that the file is complete and was written by anndata") from error
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary sibling directory that is renamed onto ``path`` on success.
@@ -24,7 +48,7 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[
     On any exception the temporary directory is removed and ``path`` is untouched.
     """
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(final)
     tmp = _temporary_sibling(final)
     tmp.mkdir()
     try:
@@ -47,7 +71,7 @@ def atomic_dir(path: str | os.PathLike, *, overwrite: bool = False) -> Iterator[
 def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling file path that replaces ``path`` atomically on success."""
     final = Path(path)
-    final.parent.mkdir(parents=True, exist_ok=True)
+    _make_parent(final)
     tmp = _temporary_sibling(final)
     try:
         yield tmp

@@ -54,6 +54,49 @@ def _need(path: Path, what: str) -> Path:
     return path
 
 
+def _load_npy(path: Path, what: str) -> np.ndarray:
+    """Memory-map a numeric ``.npy`` array; anything else (npz, pickle, text, truncated) is a clear error."""
+    with open(_need(path, what), "rb") as handle:
+        magic = handle.read(6)
+    reason = None
+    if magic != b"\x93NUMPY":
+        reason = "a .npz archive" if magic[:2] == b"PK" else "no .npy header"
+    else:
+        try:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError, EOFError) as error:
+            reason = str(error)
+        else:
+            if array.dtype.kind not in "biuf":
+                reason = f"values of type {array.dtype}"
+    if reason is not None:
+        raise MalformedInputError(f"{path} is not a numeric NumPy .npy array ({reason}); the release holds {what} "
+                                  "there: replace the file with the release's original")
+    return array
+
+
+def _inside(root: Path, path: Path, named: str) -> Path:
+    """``path`` with symlinks resolved, or an error when it lies outside the release ``root``."""
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise MalformedInputError(f"{METADATA} names {named!r}, which resolves to {resolved}, outside the "
+                                  f"release root {root.resolve()}; matrix files must lie inside the release "
+                                  "(fix matrix_file_path, or replace the symlink by the file)")
+    return resolved
+
+
+def _matrix_file(root: Path, matrix_dir: Path, named: str) -> Path:
+    """The matrix file that ``matrix_file_path`` names, confined to the release root.
+
+    The value is taken relative to ``expression_matrix/``; when no such file exists its bare file
+    name there is tried.
+    """
+    path = _inside(root, matrix_dir / named, named)
+    if path.is_file():
+        return path
+    return _inside(root, matrix_dir / Path(named).name, named)
+
+
 def read_gene_index(path: Path) -> tuple[list[str], list[np.ndarray]]:
     """Genes and their transcript columns from ``bmg_gene_index.csv`` (``gene_name``, ``indices``)."""
     table = pd.read_csv(_need(path, "bmg_gene_index.csv (gene_name, indices)"), dtype=str)
@@ -100,7 +143,7 @@ def release_summary(root: Path) -> dict:
         raise MalformedInputError(f"entity tables disagree on the number of entities: {lengths}")
     n_entities = next(iter(lengths.values()))
     for name in EDGE_FILES:
-        edges = np.load(_need(root / name, f"{name} (COO int array of shape [2, E])"), mmap_mode="r")
+        edges = _load_npy(root / name, f"{name} (COO int array of shape [2, E])")
         if edges.ndim != 2 or edges.shape[0] != 2:
             raise MalformedInputError(f"{root / name} has shape {edges.shape}; expected [2, E]")
         if edges.size and (int(edges.min()) < 0 or int(edges.max()) >= n_entities):
@@ -151,29 +194,25 @@ def _release_obs(meta: pd.DataFrame) -> pd.DataFrame:
     return prepare_obs(obs, where=METADATA)
 
 
-def _open_or_create(out: Path, kg, build: dict) -> dict:
-    """The manifest of an import under way: resumed when it imports the same release the same way."""
+def _open_or_create(out: Path, kg, build: dict) -> tuple[dict, bool]:
+    """The manifest of an import under way (resumed when it imports the same release the same way, else a
+    fresh one) and whether it extends a complete store."""
     from celltosg.errors import StoreError
-    from celltosg.store import read_manifest
-    from celltosg.store._format import MANIFEST
+    from celltosg.store import load_progress
 
-    if (out / MANIFEST).is_file():
-        manifest = read_manifest(out)
-        if manifest.get("build") != build or manifest["kg_checksum"] != kg.checksum:
-            raise StoreError(f"{out} holds a store built otherwise (build {manifest.get('build')}, pack "
-                             f"{manifest['kg_checksum']}); import into a new --out")
-        manifest["complete"] = False
-        return manifest
-    if out.exists() and any(out.iterdir()):
-        raise StoreError(f"{out} exists and is not a TOSG store; choose an empty or new --out directory")
-    out.mkdir(parents=True, exist_ok=True)
-    manifest = new_manifest(kg, chunk_rows=build["chunk_rows"])
-    manifest["build"] = build
-    return manifest
+    manifest, extending = load_progress(out)
+    if manifest is None:
+        manifest = new_manifest(kg, chunk_rows=build["chunk_rows"])
+        manifest["build"] = build
+    elif manifest.get("build") != build or manifest["kg_checksum"] != kg.checksum:
+        raise StoreError(f"{out} holds a store built otherwise (build {manifest.get('build')}, pack "
+                         f"{manifest['kg_checksum']}); import into a new --out")
+    return manifest, extending
 
 
 def import_omnicelltosg(root, out, *, kg="human", force_mapping: bool = False,
-                        shard_size: int = DEFAULT_SHARD_ROWS, chunk_rows: int = DEFAULT_CHUNK_ROWS):
+                        shard_size: int = DEFAULT_SHARD_ROWS, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                        lock_timeout: float = 0):
     """Read an OmniCellTOSG release directory into a TOSG store, resumably.
 
     Each matrix file is one input of the store's manifest: rerunning an interrupted import skips the
@@ -189,6 +228,8 @@ def import_omnicelltosg(root, out, *, kg="human", force_mapping: bool = False,
         Pack name, directory or KnowledgeGraph whose RNA nodes become the columns.
     force_mapping
         Import even when the release measures too few of the pack's RNA nodes (:func:`required_nodes`).
+    lock_timeout
+        Seconds to wait for another writer of ``out`` to finish (0: fail at once, naming it).
 
     Returns
     -------
@@ -198,7 +239,7 @@ def import_omnicelltosg(root, out, *, kg="human", force_mapping: bool = False,
 
     from celltosg.build._mapping import map_adata_genes
     from celltosg.kg import KnowledgeGraph
-    from celltosg.store import TOSGStore, input_finished, remove_unlisted_shards, write_manifest
+    from celltosg.store import TOSGStore, discard_unstarted, load_progress, store_lock
 
     root, out = Path(root), Path(out)
     kg = kg if isinstance(kg, KnowledgeGraph) else KnowledgeGraph.load(kg)
@@ -215,17 +256,39 @@ def import_omnicelltosg(root, out, *, kg="human", force_mapping: bool = False,
     gene_map = map_adata_genes(ad.AnnData(var=pd.DataFrame(index=pd.Index(genes))), kg, force=force_mapping,
                                where=str(root / GENE_INDEX))
     meta = meta.sort_values(["matrix_file_path", "matrix_row_idx"], kind="stable").reset_index(drop=True)
-    obs = _release_obs(meta)
-    manifest = _open_or_create(out, kg, {"importer": "omnicelltosg", "root": str(root.resolve()),
-                                         "shard_size": shard_size, "chunk_rows": chunk_rows})
-    manifest["release"] = {**summary, "mapping": gene_map.report(), "n_genes": len(genes),
-                           "n_gene_columns": int(len(flat))}
-    write_manifest(out, manifest)
+    if meta.empty:
+        raise MalformedInputError(f"{root / METADATA} has no rows, so the release has no meta-cell to import; "
+                                  "point the importer at a complete release")
     groups = sorted(meta.groupby("matrix_file_path", sort=True).indices.items())
-    for file_name, positions in progress(groups, description="importing matrices"):
-        path = matrix_dir / str(file_name)
-        path = path if path.is_file() else matrix_dir / Path(str(file_name)).name
-        matrix = np.load(_need(path, f"the matrix {file_name} named by {METADATA}"), mmap_mode="r")
+    paths = {name: _matrix_file(root, matrix_dir, str(name)) for name, _ in groups}  # all checked first
+    release = {"summary": summary, "meta": meta, "obs": _release_obs(meta), "flat": flat, "starts": starts,
+               "gene_map": gene_map, "n_genes": len(genes)}
+    build = {"importer": "omnicelltosg", "root": str(root.resolve()), "shard_size": shard_size,
+             "chunk_rows": chunk_rows}
+    # a file or a foreign directory is refused before the lock file is made
+    fresh, created = load_progress(out)[0] is None, not out.exists()
+    with store_lock(out, timeout=lock_timeout):
+        try:
+            _import_locked(out, kg, build, release, [(name, rows, paths[name]) for name, rows in groups])
+        except BaseException:
+            discard_unstarted(out, fresh=fresh, created=created)
+            raise
+    return TOSGStore.open(out, kg=kg)
+
+
+def _import_locked(out: Path, kg, build: dict, release: dict, groups: list[tuple[str, np.ndarray, Path]]):
+    """The body of :func:`import_omnicelltosg`, run while holding the store's writer lock: one input per
+    matrix file ``(name in the metadata, metadata positions, checked path)``."""
+    from celltosg.store import input_finished, remove_unlisted_shards, save_progress
+
+    summary, meta, obs, flat = release["summary"], release["meta"], release["obs"], release["flat"]
+    shard_size, chunk_rows = build["shard_size"], build["chunk_rows"]
+    manifest, extending = _open_or_create(out, kg, build)
+    manifest["release"] = {**summary, "mapping": release["gene_map"].report(), "n_genes": release["n_genes"],
+                           "n_gene_columns": int(len(flat))}
+    save_progress(out, manifest, extending=extending)
+    for file_name, positions, path in progress(groups, description="importing matrices"):
+        matrix = _load_npy(path, f"the matrix {file_name} named by {METADATA}")
         key = f"{Path(str(file_name)).name}|{path.stat().st_size}|{path.stat().st_mtime_ns}"
         if input_finished(out, manifest["inputs"].get(key)):
             continue
@@ -238,18 +301,17 @@ def import_omnicelltosg(root, out, *, kg="human", force_mapping: bool = False,
         if flat.max() >= matrix.shape[1]:
             raise MalformedInputError(f"{GENE_INDEX} names column {flat.max()} but {path} has "
                                       f"{matrix.shape[1]} columns")
-        view = _GeneRows(matrix, rows, flat, starts, gene_map)
+        view = _GeneRows(matrix, rows, flat, release["starts"], release["gene_map"])
         shards = write_shards(out, safe_name(Path(str(file_name)).stem), view, obs.iloc[positions],
                               var_frame(kg), shard_rows=shard_size, chunk_rows=chunk_rows)
         disagreements = view.disagreements // 2  # every row is read twice (type scan, then write)
         if disagreements:
             logger.warning("%s: %d (row, gene) values differ between a gene's transcript columns; the "
                            "maximum was kept", path, disagreements)
-        manifest["inputs"][key] = {"status": "done", "path": str(path.resolve()), "n_rows": len(rows),
+        manifest["inputs"][key] = {"status": "done", "path": str(path), "n_rows": len(rows),
                                    "collapse_disagreements": disagreements, "shards": shards}
-        write_manifest(out, manifest)
+        save_progress(out, manifest, extending=extending)
     remove_unlisted_shards(out, manifest)
     records = sorted(manifest["inputs"].values(), key=lambda r: r["path"])
     manifest["shards"] = [entry for r in records for entry in r["shards"]]
     finalize_store(out, kg, manifest)
-    return TOSGStore.open(out, kg=kg)

@@ -17,23 +17,26 @@ from pathlib import Path
 import numpy as np
 
 from celltosg.errors import CellTOSGError, MalformedInputError, StoreError
+from celltosg.io_utils import read_h5ad
 from celltosg.progress import progress
 from celltosg.store import (
     DEFAULT_CHUNK_ROWS,
     DEFAULT_SHARD_ROWS,
+    TOSGStore,
+    discard_unstarted,
     finalize_store,
     input_finished,
     kg_reference,
+    load_progress,
     new_manifest,
     prepare_obs,
-    read_manifest,
     remove_unlisted_shards,
     safe_name,
+    save_progress,
+    store_lock,
     var_frame,
-    write_manifest,
     write_shards,
 )
-from celltosg.store._format import MANIFEST
 
 logger = logging.getLogger(__name__)
 
@@ -82,11 +85,7 @@ def read_counts(path: Path, options: BuildOptions):
     from celltosg.build._counts import counts_from_lognorm
 
     where = str(path)
-    try:
-        adata = ad.read_h5ad(path)
-    except Exception as error:  # h5py / anndata raise many types for damaged files
-        raise MalformedInputError(f"{where}: cannot be read as an h5ad file ({type(error).__name__}: {error}); "
-                                  "check that the file is complete and was written by anndata") from error
+    adata = read_h5ad(path)
     if options.layer is not None:
         if options.layer not in adata.layers:
             raise MalformedInputError(f"{where}: has no layer {options.layer!r}; its layers are "
@@ -169,10 +168,11 @@ def build_input(path: str, out: str, kg_ref: str, kg_checksum: str, options: dic
     return record
 
 
-def _open_or_create(out: Path, kg, options: BuildOptions) -> dict:
-    """The manifest of a store under construction: resumed when compatible, else a fresh one."""
-    if (out / MANIFEST).is_file():
-        manifest = read_manifest(out)
+def _open_or_create(out: Path, kg, options: BuildOptions) -> tuple[dict, bool]:
+    """The manifest of a store under construction (resumed when compatible, else a fresh one) and whether
+    the build extends a complete store."""
+    manifest, extending = load_progress(out)
+    if manifest is not None:
         if manifest["kg_checksum"] != kg.checksum:
             raise StoreError(f"store {out} was built with pack checksum {manifest['kg_checksum']}, this build "
                              f"uses {kg.checksum}; use the same pack or a new --out")
@@ -182,14 +182,10 @@ def _open_or_create(out: Path, kg, options: BuildOptions) -> dict:
             details = ", ".join(f"{k}: store {old!r} vs now {new!r}" for k, (old, new) in changed.items())
             raise StoreError(f"store {out} was built with other options ({details}); rerun with the store's "
                              "options to resume or add inputs, or build into a new --out")
-        manifest["complete"] = False
-        return manifest
-    if out.exists() and any(out.iterdir()):
-        raise StoreError(f"{out} exists and is not a TOSG store; choose an empty or new --out directory")
-    out.mkdir(parents=True, exist_ok=True)
+        return manifest, extending
     manifest = new_manifest(kg, chunk_rows=options.chunk_rows)
     manifest["build"] = options.as_dict()
-    return manifest
+    return manifest, False
 
 
 def _check_inputs(paths: list[Path], manifest: dict) -> None:
@@ -217,13 +213,13 @@ def _drop_stale(manifest: dict, keys: dict[Path, str]) -> None:
 
 
 def _run_tasks(todo: list[Path], out: Path, kg, options: BuildOptions, manifest: dict, keys: dict[Path, str],
-               *, workers: int, scheduler: str | None, force_mapping: bool) -> None:
+               *, workers: int, scheduler: str | None, force_mapping: bool, extending: bool) -> None:
     """Run :func:`build_input` for every pending input, recording each one as it finishes."""
     args = (str(out), kg_reference(kg), kg.checksum, options.as_dict())
 
     def record(path: Path, result: dict) -> None:
         manifest["inputs"][keys[path]] = result
-        write_manifest(out, manifest)
+        save_progress(out, manifest, extending=extending)
 
     if scheduler is None and workers <= 1:
         _KG_CACHE[(kg_reference(kg), kg.checksum)] = kg
@@ -257,12 +253,24 @@ def _run_tasks(todo: list[Path], out: Path, kg, options: BuildOptions, manifest:
             cluster.close()
 
 
+def _check_cells(manifest: dict, built: list[dict], *, extending: bool) -> None:
+    """Refuse a build that leaves the store without cells, or an extension whose new inputs add none."""
+    empty = not any(r["n_metacells"] for r in manifest["inputs"].values())
+    if empty or (extending and built and not any(r["n_metacells"] for r in built)):
+        shown = manifest["inputs"].values() if empty else built
+        cells = ", ".join(f"{Path(r['path']).name} {r['qc']['n_cells_out']}/{r['n_cells_in']}" for r in shown)
+        raise MalformedInputError(
+            f"no meta-cell came out of the input(s) (cells passing QC: {cells}); nothing was written. "
+            "Lower --min-genes / --min-cells, raise --max-mito-fraction, or check that the inputs hold counts")
+
+
 def build_store(inputs, out, *, kg="human", layer: str | None = None, use_raw: bool = False,
                 lognorm: bool = False, obs_map: dict | None = None, min_genes: int = 200, min_cells: int = 3,
                 max_mito_fraction: float = 0.2, metacell_method: str = "fast",
                 metacell_size: int = DEFAULT_METACELL_SIZE, workers: int = 1, scheduler: str | None = None,
                 force_mapping: bool = False, seed: int = 0, shard_size: int = DEFAULT_SHARD_ROWS,
-                chunk_rows: int = DEFAULT_CHUNK_ROWS, gene_column: str | None = None):
+                chunk_rows: int = DEFAULT_CHUNK_ROWS, gene_column: str | None = None,
+                lock_timeout: float = 0):
     """Build (or resume, or extend) a TOSG store from h5ad files.
 
     Parameters
@@ -292,14 +300,18 @@ def build_store(inputs, out, *, kg="human", layer: str | None = None, use_raw: b
         gene_short_name, gene_symbols, gene_symbol, symbol, gene_name that exists).
     seed
         Seed of every random step.
+    lock_timeout
+        Seconds to wait for another writer of ``out`` to finish (0: fail at once, naming it).
 
     Returns
     -------
     TOSGStore
     """
     from celltosg.kg import KnowledgeGraph
-    from celltosg.store import TOSGStore
 
+    if workers < 1:
+        raise MalformedInputError(f"--workers must be at least 1, got {workers}; use --workers 1 for a serial "
+                                  "build or N > 1 for N worker processes")
     kg = kg if isinstance(kg, KnowledgeGraph) else KnowledgeGraph.load(kg)
     out = Path(out)
     options = BuildOptions(layer=layer, use_raw=use_raw, lognorm=lognorm, obs_map=dict(obs_map) if obs_map else None,
@@ -309,19 +321,34 @@ def build_store(inputs, out, *, kg="human", layer: str | None = None, use_raw: b
     paths = list(dict.fromkeys(Path(p) for p in inputs))
     if not paths:
         raise MalformedInputError("no input files given; pass one or more .h5ad files")
-    manifest = _open_or_create(out, kg, options)
+    # a file or a foreign directory is refused before the lock file is made
+    fresh, created = load_progress(out)[0] is None, not out.exists()
+    with store_lock(out, timeout=lock_timeout):
+        try:
+            _build_locked(paths, out, kg, options, workers=workers, scheduler=scheduler,
+                          force_mapping=force_mapping)
+        except BaseException:
+            discard_unstarted(out, fresh=fresh, created=created)
+            raise
+    return TOSGStore.open(out, kg=kg)
+
+
+def _build_locked(paths: list[Path], out: Path, kg, options: BuildOptions, *, workers: int,
+                  scheduler: str | None, force_mapping: bool) -> None:
+    """The body of :func:`build_store`, run while holding the store's writer lock."""
+    manifest, extending = _open_or_create(out, kg, options)
     _check_inputs(paths, manifest)
     keys = {p: input_key(p) for p in paths}
     _drop_stale(manifest, keys)
-    write_manifest(out, manifest)
+    save_progress(out, manifest, extending=extending)
     todo = [p for p in paths if not input_finished(out, manifest["inputs"].get(keys[p]))]
     skipped = len(paths) - len(todo)
     if skipped:
         logger.info("resuming %s: %d input(s) already built, %d to go", out, skipped, len(todo))
     _run_tasks(todo, out, kg, options, manifest, keys, workers=workers, scheduler=scheduler,
-               force_mapping=force_mapping)
+               force_mapping=force_mapping, extending=extending)
+    _check_cells(manifest, [manifest["inputs"][keys[p]] for p in todo], extending=extending)
     remove_unlisted_shards(out, manifest)
     records = sorted(manifest["inputs"].values(), key=lambda r: r["path"])
     manifest["shards"] = [entry for r in records for entry in r["shards"]]
     finalize_store(out, kg, manifest)
-    return TOSGStore.open(out, kg=kg)

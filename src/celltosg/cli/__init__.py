@@ -46,9 +46,10 @@ _err = Console(stderr=True)
 def main() -> None:
     """Entry point: run the app and turn celltosg errors into one clear line and exit code 2."""
     try:
-        app(standalone_mode=False)
+        # with standalone_mode=False, click returns the code of `raise typer.Exit(code)` instead of exiting
+        code = app(standalone_mode=False)
     except CellTOSGError as error:
-        _err.print(f"[bold red]error:[/] {error}", highlight=False, markup=True)
+        _err.print(f"[bold red]error:[/] {error}", highlight=False, markup=True, soft_wrap=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         _err.print("aborted")
@@ -62,3 +63,4 @@ def main() -> None:
             error.show()
             sys.exit(error.exit_code)
         raise
+    sys.exit(code if isinstance(code, int) else 0)

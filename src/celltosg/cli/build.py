@@ -10,6 +10,7 @@ from celltosg.cli import app
 from celltosg.errors import MalformedInputError
 
 _PACK_HELP = "Knowledge-graph pack: 'human' (embedded) or a pack directory."
+_LOCK_HELP = "Seconds to wait for another run writing the same --out (default 0: fail at once)."
 
 
 def _parse_obs_map(entries: list[str] | None) -> dict[str, str] | None:
@@ -62,6 +63,7 @@ def build(
                                          "gene_symbols, symbol, ... whichever exists)."),
     seed: int = typer.Option(0, "--seed", help="Seed of every random step."),
     shard_size: int = typer.Option(10_000, "--shard-size", help="Meta-cells per shard at most."),
+    lock_timeout: float = typer.Option(0.0, "--lock-timeout", help=_LOCK_HELP),
 ) -> None:
     """QC, meta-cells and gene mapping of h5ad files into a sharded TOSG store.
 
@@ -80,7 +82,8 @@ def build(
                         obs_map=_parse_obs_map(obs_map), min_genes=min_genes, min_cells=min_cells,
                         max_mito_fraction=max_mito, metacell_method=metacell_method,
                         metacell_size=metacell_size, workers=workers, scheduler=scheduler,
-                        force_mapping=force, seed=seed, shard_size=shard_size, gene_column=gene_column)
+                        force_mapping=force, seed=seed, shard_size=shard_size, gene_column=gene_column,
+                        lock_timeout=lock_timeout)
     _summary(store)
 
 
@@ -90,11 +93,12 @@ def import_omnicelltosg(
     out: Path = typer.Option(..., "--out", help="Store directory to write."),
     pack: str = typer.Option("human", "--pack", "--kg", help=_PACK_HELP),
     force: bool = typer.Option(False, "--force", help="Import even when under 25% of the pack's RNA nodes are measured."),
+    lock_timeout: float = typer.Option(0.0, "--lock-timeout", help=_LOCK_HELP),
 ) -> None:
     """Read the authors' released dataset into a TOSG store, collapsing transcript columns to genes."""
     from celltosg.build import import_omnicelltosg as run_import
 
-    store = run_import(root, out, kg=pack, force_mapping=force)
+    store = run_import(root, out, kg=pack, force_mapping=force, lock_timeout=lock_timeout)
     info = store.info()
     typer.echo(f"store {store.root}: {info['n_cells']} meta-cells x {info['n_nodes']} RNA nodes, "
                f"{info['n_shards']} shards, {info['expression_bytes']} bytes")

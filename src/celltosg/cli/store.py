@@ -16,9 +16,13 @@ app.add_typer(store_app, name="store")
 @store_app.command("verify")
 def verify(store: Path = typer.Argument(..., help="Store directory.")) -> None:
     """Check every shard and table against the manifest; name each missing or corrupt one (exit 1)."""
+    from celltosg.errors import CellTOSGError
     from celltosg.store import verify_store
 
-    problems = verify_store(store)
+    try:
+        problems = verify_store(store)
+    except CellTOSGError as error:  # no readable manifest: still a problem, so exit 1 like the others
+        problems = [str(error)]
     for problem in problems:
         typer.echo(problem)
     if problems:

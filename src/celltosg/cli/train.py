@@ -92,14 +92,13 @@ def finetune_command(
 
 
 def _apply(kind: str, checkpoint: Path, input_path: Path, out: Path, gene_column: str | None, force: bool):
-    import anndata as ad
-
     from celltosg.errors import MalformedInputError
+    from celltosg.io_utils import read_h5ad
     from celltosg.train import embed, predict, write_result
 
     if input_path.suffix != ".h5ad" or not input_path.is_file():
         raise MalformedInputError(f"input {input_path} must be an existing .h5ad file")
-    adata = ad.read_h5ad(input_path)
+    adata = read_h5ad(input_path)
     if kind == "predict":
         result = predict(checkpoint, adata, gene_column=gene_column, force=force)
         classes = result.uns["celltosg"]["classes"]

@@ -30,6 +30,11 @@ class _Condition:
     column: str
     values: tuple
     numeric: bool
+    given: tuple = ()  # the values as the user wrote them, for messages
+
+    @property
+    def shown(self) -> list:
+        return list(self.given or self.values)
 
     def sql(self) -> tuple[str, list]:
         ident = _quote(self.column)
@@ -82,7 +87,8 @@ def _resolve(conditions: Mapping[str, Any], schema: Mapping[str, str]) -> list[_
             resolved.append(_Condition(field, column, tuple(values), True))
         else:
             lowered = tuple(sorted({str(v).strip().lower() for v in values}))
-            resolved.append(_Condition(field, column, lowered, False))
+            given = tuple(dict.fromkeys(str(v).strip() for v in values))
+            resolved.append(_Condition(field, column, lowered, False, given))
     return resolved
 
 
@@ -117,8 +123,8 @@ def _check_values_exist(con, path: Path, condition: _Condition) -> None:
         return
     counts = _value_counts(con, path, condition.column, [])
     known = {str(v).strip().lower() for v in counts.index}
-    unknown = [v for v in condition.values if v not in known]
-    if len(unknown) == len(condition.values):
+    unknown = [v for v in condition.given if v.lower() not in known]
+    if len(unknown) == len(condition.given):
         raise QueryError(
             f"no meta-cell has {condition.field}={', '.join(map(repr, unknown))} (column {condition.column!r}); "
             f"values present: {_listing(counts)}."
@@ -136,9 +142,9 @@ def _explain_empty(con, path: Path, conditions: list[_Condition]) -> QueryError:
             culprit = conditions[k - 1]
             before = conditions[: k - 1]
             counts = _value_counts(con, path, culprit.column, before)
-            scope = " and ".join(f"{c.field}={list(c.values)}" for c in before) or "the whole store"
+            scope = " and ".join(f"{c.field}={c.shown}" for c in before) or "the whole store"
             return QueryError(
-                f"condition {culprit.field}={list(culprit.values)} leaves no meta-cell (after {scope}); "
+                f"condition {culprit.field}={culprit.shown} leaves no meta-cell (after {scope}); "
                 f"values of {culprit.column!r} there: {_listing(counts)}. Relax or change that condition."
             )
     return QueryError("the query matched no meta-cell")

@@ -7,17 +7,21 @@ from celltosg.store._format import (
     shard_path,
     var_frame,
 )
+from celltosg.store._lock import store_lock
 from celltosg.store._manifest import kg_reference, new_manifest, read_manifest, write_manifest
 from celltosg.store._reader import TOSGStore
 from celltosg.store._shard import open_shard_x, read_shard_obs, write_shard
 from celltosg.store._verify import store_info, verify_store
 from celltosg.store._writer import (
     create_store,
+    discard_unstarted,
     finalize_store,
     input_finished,
+    load_progress,
     prepare_obs,
     remove_unlisted_shards,
     safe_name,
+    save_progress,
     write_shards,
 )
 
@@ -27,9 +31,11 @@ __all__ = [
     "SCHEMA_VERSION",
     "TOSGStore",
     "create_store",
+    "discard_unstarted",
     "finalize_store",
     "input_finished",
     "kg_reference",
+    "load_progress",
     "new_manifest",
     "open_shard_x",
     "prepare_obs",
@@ -37,8 +43,10 @@ __all__ = [
     "read_shard_obs",
     "remove_unlisted_shards",
     "safe_name",
+    "save_progress",
     "shard_path",
     "store_info",
+    "store_lock",
     "var_frame",
     "verify_store",
     "write_manifest",

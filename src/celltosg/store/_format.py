@@ -2,7 +2,9 @@
 
 A store is a directory::
 
-    STORE/manifest.json          schema version, pack checksum, shard checksums, build inputs
+    STORE/manifest.json          schema version, pack checksum, shard checksums and chunk files, inputs
+    STORE/manifest.next.json     only while a build extends a complete store: that build's progress
+    STORE/.celltosg.lock         the writer lock (see ``celltosg.store._lock``)
     STORE/var.parquet            node_index, node_id, symbol: the pack's RNA nodes, in pack order
     STORE/obs.parquet            one row per meta-cell: cell_id, shard, row, n_raw_cells, raw_cells, ...
     STORE/shards/<name>.zarr     AnnData zarr (format 3); X (n_rows, n_rna) summed counts
@@ -26,6 +28,7 @@ from celltosg.errors import MalformedInputError
 SCHEMA_VERSION = 1
 FORMAT_NAME = "celltosg-store"
 MANIFEST = "manifest.json"
+NEXT_MANIFEST = "manifest.next.json"  # progress of a build that extends a complete store
 OBS = "obs.parquet"
 VAR = "var.parquet"
 SHARDS = "shards"

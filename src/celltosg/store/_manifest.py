@@ -3,8 +3,11 @@
 Keys: ``schema_version``, ``format``, ``complete`` (False while a build is under way), ``kg_pack``
 (embedded pack name or pack directory), ``kg_name``, ``kg_checksum``, ``n_cells``, ``n_raw_cells``,
 ``n_nodes`` (RNA nodes = columns), ``chunk_rows``, ``shards`` (list of {name, n_rows, sha256, bytes,
-dtype}), ``files`` (sha256 of obs.parquet and var.parquet), ``inputs`` ({input key: record}) and
-``build`` (the build options).
+dtype, chunks}; ``chunks`` maps every file of the shard, chunk and ``zarr.json``, to its size in bytes),
+``files`` (sha256 of obs.parquet and var.parquet), ``inputs`` ({input key: record}) and ``build`` (the build options).
+
+A build that extends a complete store keeps ``manifest.json`` as it is (readers keep seeing the old
+contents) and records its progress in ``manifest.next.json`` until the new manifest replaces the old one.
 """
 
 from __future__ import annotations
@@ -50,15 +53,17 @@ def new_manifest(kg, *, chunk_rows: int) -> dict:
     }
 
 
-def read_manifest(root: str | Path) -> dict:
-    """Read and check ``STORE/manifest.json``; a missing or foreign directory is a clear error."""
+def read_manifest(root: str | Path, name: str = MANIFEST) -> dict:
+    """Read and check ``STORE/manifest.json`` (or ``name``); a missing or foreign directory is a clear error."""
     root = Path(root)
-    path = root / MANIFEST
+    path = root / name
+    if root.exists() and not root.is_dir():
+        raise StoreError(f"{root} is a file, not a TOSG store directory; pass the store's directory")
     if not root.is_dir():
         raise StoreError(f"no TOSG store at {root}: the directory does not exist; build one with "
                          "`celltosg build INPUT... --out STORE`")
     if not path.is_file():
-        raise StoreError(f"{root} is not a TOSG store (no {MANIFEST}); build one with "
+        raise StoreError(f"{root} is not a TOSG store (no {name}); build one with "
                          "`celltosg build INPUT... --out STORE`")
     try:
         manifest = json.loads(path.read_text())
@@ -73,7 +78,7 @@ def read_manifest(root: str | Path) -> dict:
     return manifest
 
 
-def write_manifest(root: str | Path, manifest: dict) -> None:
-    """Replace ``STORE/manifest.json`` atomically (sorted keys, so equal content gives equal bytes)."""
-    with atomic_file(Path(root) / MANIFEST) as tmp:
+def write_manifest(root: str | Path, manifest: dict, name: str = MANIFEST) -> None:
+    """Replace ``STORE/manifest.json`` (or ``name``) atomically (sorted keys: equal content, equal bytes)."""
+    with atomic_file(Path(root) / name) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

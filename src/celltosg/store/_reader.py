@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
@@ -11,8 +12,14 @@ import pandas as pd
 
 from celltosg.errors import QueryError, StoreError
 from celltosg.store._format import OBS, VAR, shard_path
+from celltosg.store._lock import holder, is_locked
 from celltosg.store._manifest import read_manifest
-from celltosg.store._shard import open_shard_x
+from celltosg.store._shard import chunk_problems, open_shard_x
+
+# A build that extends a store replaces obs.parquet, then manifest.json: a reader that opens in between
+# sees the two disagree and reads the manifest again.
+_OPEN_RETRIES = 20
+_OPEN_WAIT_S = 0.05
 
 
 class TOSGStore:
@@ -35,13 +42,15 @@ class TOSGStore:
         moved; its checksum must match the store's.
         """
         root = Path(path)
-        manifest = read_manifest(root)
-        if not manifest.get("complete"):
-            raise StoreError(f"store {root} is incomplete: its build was interrupted; rerun the same "
-                             "`celltosg build` command to resume it")
-        for name in (OBS, VAR):
-            if not (root / name).is_file():
-                raise StoreError(f"store {root} lacks {name}; rerun the build to rewrite it")
+        for _ in range(_OPEN_RETRIES):
+            manifest = _complete_manifest(root)
+            if _obs_rows(root) == manifest["n_cells"]:
+                break
+            time.sleep(_OPEN_WAIT_S)
+        else:
+            raise StoreError(f"store {root}: {OBS} has {_obs_rows(root)} rows, the manifest says "
+                             f"{manifest['n_cells']} (an extension of the store stopped half-way); rerun the "
+                             "`celltosg build` command that extended it, then `celltosg store verify`")
         store = cls(root, manifest)
         if kg is not None:
             store._kg = store._check_kg(kg)
@@ -61,8 +70,8 @@ class TOSGStore:
         """One row per meta-cell (RangeIndex = global position): cell_id, shard, row, n_raw_cells, ..."""
         obs = pd.read_parquet(self.root / OBS)
         if len(obs) != self.n_cells:
-            raise StoreError(f"{self.root / OBS} has {len(obs)} rows, the manifest says {self.n_cells}; "
-                             "run `celltosg store verify` and rebuild")
+            raise StoreError(f"{self.root / OBS} has {len(obs)} rows, the manifest says {self.n_cells}; open "
+                             "the store again (a build may have extended it since), else run `celltosg store verify`")
         return obs
 
     @cached_property
@@ -110,7 +119,8 @@ class TOSGStore:
             table = pd.read_parquet(self.root / OBS, columns=["shard", "row"])
             if len(table) != self.n_cells:
                 raise StoreError(f"{self.root / OBS} has {len(table)} rows, the manifest says {self.n_cells}; "
-                                 "run `celltosg store verify` and rebuild")
+                                 "open the store again (a build may have extended it since), else run "
+                                 "`celltosg store verify`")
         codes = pd.Categorical(table["shard"], categories=names).codes.astype(np.int64)
         if (codes < 0).any():
             raise StoreError(f"{self.root / OBS} names shards missing from the manifest; rebuild the store")
@@ -125,8 +135,14 @@ class TOSGStore:
 
     def _array(self, shard: int):
         if shard not in self._arrays:
-            name = self._manifest["shards"][shard]["name"]
-            self._arrays[shard] = open_shard_x(shard_path(self.root, name))
+            entry = self._manifest["shards"][shard]
+            path = shard_path(self.root, entry["name"])
+            problems = chunk_problems(path, entry)
+            if problems:
+                raise StoreError(f"shard {entry['name']} of store {self.root} is damaged ({'; '.join(problems[:3])}"
+                                 f"{'; ...' if len(problems) > 3 else ''}): reading it would give wrong values. "
+                                 "Rerun the `celltosg build` command that made the store to rebuild the shard")
+            self._arrays[shard] = open_shard_x(path)
         return self._arrays[shard]
 
     def _positions(self, positions) -> np.ndarray:
@@ -213,6 +229,32 @@ class TOSGStore:
         from celltosg.store._verify import store_info
 
         return store_info(self)
+
+
+def _complete_manifest(root: Path) -> dict:
+    """The manifest of a complete store with its tables on disk, else a StoreError saying why not."""
+    manifest = read_manifest(root)
+    if not manifest.get("complete"):
+        if is_locked(root):
+            raise StoreError(f"store {root} is being built now by {holder(root)}; wait for that build to "
+                             "finish, then open it again")
+        raise StoreError(f"store {root} is incomplete: its build was interrupted; rerun the same "
+                         "`celltosg build` command to resume it")
+    for name in (OBS, VAR):
+        if not (root / name).is_file():
+            raise StoreError(f"store {root} lacks {name}; rerun the build to rewrite it")
+    return manifest
+
+
+def _obs_rows(root: Path) -> int:
+    """Rows of ``obs.parquet`` from its footer (no data read)."""
+    import pyarrow.parquet as pq
+
+    try:
+        return pq.ParquetFile(root / OBS).metadata.num_rows
+    except (OSError, ValueError) as error:  # pyarrow raises ArrowInvalid (a ValueError) for damaged files
+        raise StoreError(f"{root / OBS} cannot be read ({error}); run `celltosg store verify {root}` and "
+                         "rerun the build to rewrite it") from error
 
 
 def _place(out: np.ndarray, targets: np.ndarray, block: np.ndarray, local: np.ndarray) -> None:

@@ -50,7 +50,7 @@ def write_shard(path: str | Path, X, obs: pd.DataFrame, var: pd.DataFrame, *,
 
     Returns
     -------
-    dict with name, n_rows, sha256, bytes, dtype.
+    dict with name, n_rows, sha256, bytes, dtype and chunks ({chunk file: bytes}).
     """
     import anndata as ad
     import zarr
@@ -87,16 +87,51 @@ def write_shard(path: str | Path, X, obs: pd.DataFrame, var: pd.DataFrame, *,
                 write_elem(root, key, {})
         root.attrs.update({"encoding-type": "anndata", "encoding-version": "0.1.0"})
     return {"name": name, "n_rows": int(n_rows), "sha256": sha256_dir(path), "bytes": dir_bytes(path),
-            "dtype": dtype.name}
+            "dtype": dtype.name, "chunks": chunk_files(path)}
+
+
+def chunk_files(path: str | Path) -> dict[str, int]:
+    """Every file of a shard, chunks (e.g. ``X/c/0/0``) and ``zarr.json`` metadata, and its size in bytes.
+
+    Zarr reads a missing chunk as its fill value (zeros), so the manifest records the files and readers
+    check that they are all there.
+    """
+    root = Path(path)
+    return {file.relative_to(root).as_posix(): file.stat().st_size
+            for file in sorted(root.rglob("*")) if file.is_file()}
+
+
+def chunk_problems(path: str | Path, entry: dict, *, extra: bool = False) -> list[str]:
+    """Chunk files of shard ``entry`` that are missing or of another size on disk (and, with ``extra``,
+    chunk files the manifest does not list). Empty when the manifest records no chunks (older stores)."""
+    recorded = entry.get("chunks")
+    if recorded is None:
+        return []
+    root = Path(path)
+    problems = []
+    for name, size in recorded.items():
+        file = root / name
+        if not file.is_file():
+            problems.append(f"missing chunk {name}")
+        elif file.stat().st_size != size:
+            problems.append(f"chunk {name} has {file.stat().st_size} bytes, the manifest says {size}")
+    if extra:
+        problems += [f"unlisted chunk {name}" for name in chunk_files(root) if name not in recorded]
+    return problems
 
 
 def read_shard_obs(path: str | Path) -> pd.DataFrame:
     """The obs table inside a shard, with ``cell_id`` as a column (categoricals turned into strings)."""
     from anndata.io import read_elem
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        obs = read_elem(_open(path)["obs"])
+    group = _open(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            obs = read_elem(group["obs"])
+    except Exception as error:  # zarr / anndata raise many types for damaged groups
+        raise StoreError(f"the obs table of shard {path} cannot be read ({type(error).__name__}: {error}); "
+                         "rerun the `celltosg build` command that made the store to rebuild it") from error
     for column in obs.columns:
         if isinstance(obs[column].dtype, pd.CategoricalDtype):
             obs[column] = obs[column].astype(object).where(obs[column].notna(), None)

@@ -15,6 +15,8 @@ from celltosg.io_utils import atomic_dir, atomic_file, sha256_file
 from celltosg.store._format import (
     DEFAULT_CHUNK_ROWS,
     DEFAULT_SHARD_ROWS,
+    MANIFEST,
+    NEXT_MANIFEST,
     OBS,
     RAW_CELLS_SEPARATOR,
     SHARDS,
@@ -22,8 +24,9 @@ from celltosg.store._format import (
     shard_path,
     var_frame,
 )
-from celltosg.store._manifest import new_manifest, write_manifest
-from celltosg.store._shard import read_shard_obs, write_shard
+from celltosg.store._lock import HOLDER, LOCK
+from celltosg.store._manifest import new_manifest, read_manifest, write_manifest
+from celltosg.store._shard import chunk_problems, read_shard_obs, write_shard
 
 logger = logging.getLogger(__name__)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
@@ -76,24 +79,82 @@ def write_shards(root: str | Path, stem: str, X, obs: pd.DataFrame, var: pd.Data
 
 
 def input_finished(root: str | Path, record: dict | None) -> bool:
-    """A build input is finished when its manifest record says so and every shard it wrote is on disk."""
+    """A build input is finished when its manifest record says so and every shard it wrote is on disk
+    with all its chunk files at their recorded sizes."""
     if record is None or record.get("status") != "done":
         return False
-    missing = [e["name"] for e in record["shards"] if not shard_path(Path(root), e["name"]).is_dir()]
-    if missing:
-        logger.warning("%s: shards %s are gone; building that input again", record.get("path"), missing)
-    return not missing
+    damaged = [e["name"] for e in record["shards"] if not shard_path(Path(root), e["name"]).is_dir()
+               or chunk_problems(shard_path(Path(root), e["name"]), e)]
+    if damaged:
+        logger.warning("%s: shards %s are missing or damaged; building that input again", record.get("path"),
+                       damaged)
+    return not damaged
+
+
+def load_progress(root: str | Path) -> tuple[dict | None, bool]:
+    """The manifest a writer resumes from, and whether the writer extends a complete store.
+
+    Returns ``(None, False)`` for a new (absent or empty) directory; an unfinished extension resumes
+    from ``manifest.next.json``. A non-empty directory that is not a store is an error.
+    """
+    root = Path(root)
+    if (root / NEXT_MANIFEST).is_file():
+        return read_manifest(root, NEXT_MANIFEST), True
+    if (root / MANIFEST).is_file():
+        manifest = read_manifest(root)
+        return manifest, bool(manifest.get("complete"))
+    if root.is_dir() and any(entry.name not in (LOCK, HOLDER) for entry in root.iterdir()):
+        raise StoreError(f"{root} exists and is not a TOSG store; choose an empty or new --out directory")
+    return None, False
+
+
+def save_progress(root: str | Path, manifest: dict, *, extending: bool) -> None:
+    """Record an unfinished build: in ``manifest.next.json`` when it extends a complete store (whose
+    ``manifest.json`` readers keep using), else in ``manifest.json`` marked incomplete."""
+    write_manifest(root, {**manifest, "complete": False}, NEXT_MANIFEST if extending else MANIFEST)
+
+
+def discard_unstarted(root: str | Path, *, fresh: bool, created: bool) -> None:
+    """After a failed write, remove what it made if it built nothing worth resuming.
+
+    A new store (``fresh``: no store was there before) whose progress records no shard is removed: the
+    directory when this run ``created`` it, else what the run put in it (all but the lock file). An
+    extension that added or rewrote no shard drops its ``manifest.next.json``, leaving the store as it was.
+    """
+    root = Path(root)
+
+    def shards(name: str) -> set[tuple[str, str]]:
+        if not (root / name).is_file():
+            return set()
+        try:
+            inputs = read_manifest(root, name)["inputs"].values()
+        except StoreError:
+            return set()
+        return {(e["name"], e["sha256"]) for record in inputs for e in record["shards"]}
+
+    if fresh and not shards(MANIFEST) and not shards(NEXT_MANIFEST):
+        if created:
+            shutil.rmtree(root, ignore_errors=True)
+            return
+        for entry in root.iterdir():
+            if entry.name != LOCK:
+                shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    elif (root / NEXT_MANIFEST).is_file() and shards(NEXT_MANIFEST) <= shards(MANIFEST):
+        (root / NEXT_MANIFEST).unlink()
 
 
 def remove_unlisted_shards(root: str | Path, manifest: dict) -> None:
-    """Delete everything in ``shards/`` that no input record lists (left by interrupted or superseded work)."""
+    """Delete everything in ``shards/`` that no input record lists, and temporary files of the store's
+    tables (left by interrupted or superseded work)."""
     shards = Path(root) / SHARDS
     shards.mkdir(parents=True, exist_ok=True)
     listed = {f"{e['name']}.zarr" for r in manifest["inputs"].values() for e in r["shards"]}
-    for entry in shards.iterdir():
-        if entry.name not in listed:
-            logger.debug("removing unlisted %s", entry)
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    leftovers = [entry for entry in shards.iterdir() if entry.name not in listed]
+    leftovers += [entry for name in (OBS, VAR, MANIFEST, NEXT_MANIFEST, HOLDER)
+                  for entry in Path(root).glob(f".{name}.tmp-*")]
+    for entry in leftovers:
+        logger.debug("removing leftover %s", entry)
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
 
 
 def finalize_store(root: str | Path, kg, manifest: dict) -> dict:
@@ -132,6 +193,7 @@ def finalize_store(root: str | Path, kg, manifest: dict) -> dict:
         "files": {OBS: sha256_file(root / OBS), VAR: sha256_file(root / VAR)},
     })
     write_manifest(root, manifest)
+    (root / NEXT_MANIFEST).unlink(missing_ok=True)
     return manifest
 
 
