@@ -38,6 +38,8 @@ _N_PCS = 30
 _N_TOP_GENES = 2000
 _MAX_FIT_CELLS = 20_000
 _LEAF_METACELLS = 16
+_CHUNK_ROWS = 5_000  # rows log-normalised at a time when choosing genes
+_TARGET_SUM = 1e4
 
 
 def make_metacells(
@@ -103,7 +105,7 @@ def _assign(X: sp.csr_matrix, obs: pd.DataFrame, keys: list[str], method: str, s
     for cells in progress(groups, description=f"meta-cells ({method})"):
         # small groups run faster on one BLAS / OpenMP thread than paying thread start-up per call
         with threadpool_limits(1 if len(cells) < _MAX_FIT_CELLS else None):
-            local = _partition(X[cells], method, size, seed)
+            local = _partition(X, cells, method, size, seed)
         _, first, rank = np.unique(local, return_index=True, return_inverse=True)
         order = np.empty(len(first), dtype=np.int64)
         order[np.argsort(first)] = np.arange(len(first))
@@ -112,15 +114,15 @@ def _assign(X: sp.csr_matrix, obs: pd.DataFrame, keys: list[str], method: str, s
     return assign
 
 
-def _partition(X: sp.csr_matrix, method: str, size: int, seed: int) -> np.ndarray:
-    """Cluster label per cell of one group (n_cells,)."""
-    n = X.shape[0]
+def _partition(X: sp.csr_matrix, cells: np.ndarray, method: str, size: int, seed: int) -> np.ndarray:
+    """Cluster label per cell of one group, the rows ``cells`` of ``X`` (len(cells),)."""
+    n = len(cells)
     k = max(1, round(n / size))
     if k == 1:
         return np.zeros(n, dtype=np.int64)
     if k >= n:
         return np.arange(n)
-    Z = pca_embedding(X, seed=seed)
+    Z = pca_embedding(X, rows=cells, seed=seed)
     if method == "fast":
         return _bisect_then_kmeans(Z, size, seed)
     from celltosg.build._seacells import seacells_labels
@@ -128,31 +130,70 @@ def _partition(X: sp.csr_matrix, method: str, size: int, seed: int) -> np.ndarra
     return seacells_labels(Z, k, seed=seed)
 
 
-def log_normalize(X: sp.csr_matrix, target_sum: float = 1e4) -> sp.csr_matrix:
-    """log1p(counts / cell total * target_sum), CSR float32 (cells x genes); empty cells stay zero."""
-    totals = np.asarray(X.sum(axis=1)).ravel()
-    scale = np.divide(target_sum, totals, out=np.zeros_like(totals, dtype=np.float64), where=totals > 0)
-    out = sp.csr_matrix(sp.diags(scale) @ X, dtype=np.float32)
+def _row_scale(X: sp.csr_matrix, target_sum: float) -> np.ndarray:
+    """``target_sum / total counts`` per row (n_rows,), 0 for empty rows."""
+    totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+    return np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
+
+
+def _log_scaled(X: sp.csr_matrix, scale: np.ndarray) -> sp.csr_matrix:
+    """log1p(row ``i`` of ``X`` x ``scale[i]``) as a new CSR float32 matrix of the same shape."""
+    from sklearn.utils.sparsefuncs import inplace_row_scale
+
+    out = sp.csr_matrix(X, dtype=np.float32, copy=True)
+    inplace_row_scale(out, scale.astype(np.float32))
     np.log1p(out.data, out=out.data)
     return out
 
 
-def pca_embedding(X: sp.csr_matrix, *, n_pcs: int = _N_PCS, seed: int = 0) -> np.ndarray:
-    """PCA of log-normalised counts on the most variable genes, float64 (n_cells, <= n_pcs).
+def log_normalize(X: sp.csr_matrix, target_sum: float = _TARGET_SUM) -> sp.csr_matrix:
+    """log1p(counts / cell total * target_sum), CSR float32 (cells x genes); empty cells stay zero."""
+    X = sp.csr_matrix(X)
+    return _log_scaled(X, _row_scale(X, target_sum))
 
-    Fitted on at most 20,000 cells drawn with ``seed``; every cell is projected.
+
+def highly_variable_genes(X: sp.csr_matrix, rows: np.ndarray, n_top: int = _N_TOP_GENES,
+                          chunk_rows: int = _CHUNK_ROWS) -> np.ndarray:
+    """Sorted column indices (<= n_top,) of the genes whose log-normalised values vary most over ``rows``.
+
+    Rows are log-normalised ``chunk_rows`` at a time, so memory stays at one chunk whatever their
+    number; ties keep the lower column.
+    """
+    from sklearn.utils.sparsefuncs import incr_mean_variance_axis
+
+    n_genes = X.shape[1]
+    mean, var, seen = np.zeros(n_genes), np.zeros(n_genes), 0.0
+    for start in range(0, len(rows), chunk_rows):
+        counts = X[rows[start:start + chunk_rows]]
+        chunk = _log_scaled(counts, _row_scale(counts, _TARGET_SUM))
+        mean, var, seen = incr_mean_variance_axis(sp.csr_matrix(chunk, dtype=np.float64), axis=0, last_mean=mean,
+                                                  last_var=var, last_n=seen)
+    return np.sort(np.argsort(-var, kind="stable")[:n_top])
+
+
+def pca_embedding(X: sp.csr_matrix, *, rows: np.ndarray | None = None, n_pcs: int = _N_PCS,
+                  seed: int = 0) -> np.ndarray:
+    """PCA of log-normalised counts on the most variable genes, float64 (n_rows, <= n_pcs).
+
+    ``rows`` picks the cells (default: all rows of ``X``). Genes are chosen and the PCA fitted on at most
+    20,000 cells drawn with ``seed``; every cell is projected. Only the highly variable genes of the
+    fitting cells are ever densified (at most 20,000 x 2,000 float32); the rest stays sparse.
     """
     from sklearn.decomposition import PCA
 
-    L = log_normalize(sp.csr_matrix(X))
+    X = sp.csr_matrix(X)
+    rows = np.arange(X.shape[0]) if rows is None else np.asarray(rows)
+    n = len(rows)
     rng = np.random.default_rng(seed)
-    fit_rows = np.sort(rng.choice(L.shape[0], _MAX_FIT_CELLS, replace=False)) if L.shape[0] > _MAX_FIT_CELLS else None
-    fit = (L if fit_rows is None else L[fit_rows]).toarray()
-    genes = np.sort(np.argsort(-fit.var(axis=0), kind="stable")[:_N_TOP_GENES])
-    n_components = max(1, min(n_pcs, fit.shape[0] - 1, len(genes)))
-    pca = PCA(n_components=n_components, svd_solver="full" if fit.shape[0] <= 2000 else "randomized",
-              random_state=seed).fit(fit[:, genes])
-    return np.asarray(L[:, genes] @ pca.components_.T) - pca.mean_ @ pca.components_.T
+    fit = np.sort(rng.choice(n, _MAX_FIT_CELLS, replace=False)) if n > _MAX_FIT_CELLS else np.arange(n)
+    genes = highly_variable_genes(X, rows[fit])
+    L = sp.vstack([_log_scaled(X[chunk][:, genes], _row_scale(X[chunk], _TARGET_SUM))
+                   for chunk in np.array_split(rows, max(1, -(-n // _CHUNK_ROWS)))], format="csr")
+    dense = L[fit].toarray()
+    n_components = max(1, min(n_pcs, dense.shape[0] - 1, len(genes)))
+    pca = PCA(n_components=n_components, svd_solver="full" if dense.shape[0] <= 2000 else "randomized",
+              random_state=seed).fit(dense)
+    return np.asarray(L @ pca.components_.T) - pca.mean_ @ pca.components_.T
 
 
 def _bisect_then_kmeans(Z: np.ndarray, size: int, seed: int) -> np.ndarray:
