@@ -29,7 +29,7 @@ def test_human_pack_meets_targets():
     assert counts["n_ligand_receptor"] >= 4_000 and counts["n_sequences"] >= 15_000
     assert counts["n_with_go_text"] >= 15_000
     pack = embedded_pack_path("human")
-    assert dir_bytes(pack) <= 40 * 2**20
+    assert dir_bytes(pack) <= 60 * 2**20  # the issue-16 budget, node-text embeddings included
     assert json.loads((pack / "pack.json").read_text())["counts"] == counts
 
 

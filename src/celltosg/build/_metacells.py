@@ -103,8 +103,8 @@ def _assign(X: sp.csr_matrix, obs: pd.DataFrame, keys: list[str], method: str, s
     offset = 0
     groups = np.split(members, bounds) if len(members) else []
     for cells in progress(groups, description=f"meta-cells ({method})"):
-        # small groups run faster on one BLAS / OpenMP thread than paying thread start-up per call
-        with threadpool_limits(1 if len(cells) < _MAX_FIT_CELLS else None):
+        # one BLAS / OpenMP thread: a build runs one input per worker process, one worker per core
+        with threadpool_limits(1):
             local = _partition(X, cells, method, size, seed)
         _, first, rank = np.unique(local, return_index=True, return_inverse=True)
         order = np.empty(len(first), dtype=np.int64)
@@ -192,7 +192,7 @@ def pca_embedding(X: sp.csr_matrix, *, rows: np.ndarray | None = None, n_pcs: in
     dense = L[fit].toarray()
     n_components = max(1, min(n_pcs, dense.shape[0] - 1, len(genes)))
     pca = PCA(n_components=n_components, svd_solver="full" if dense.shape[0] <= 2000 else "randomized",
-              random_state=seed).fit(dense)
+              random_state=seed, copy=False).fit(dense)  # centres ``dense`` in place: no second copy
     return np.asarray(L @ pca.components_.T) - pca.mean_ @ pca.components_.T
 
 
