@@ -171,13 +171,24 @@ def highly_variable_genes(X: sp.csr_matrix, rows: np.ndarray, n_top: int = _N_TO
     return np.sort(np.argsort(-var, kind="stable")[:n_top])
 
 
+def _chunks(rows: np.ndarray) -> list[np.ndarray]:
+    return np.array_split(rows, max(1, -(-len(rows) // _CHUNK_ROWS)))
+
+
+def _log_genes(X: sp.csr_matrix, rows: np.ndarray, genes: np.ndarray) -> sp.csr_matrix:
+    """Log-normalised values (by each cell's total over all genes) of ``rows`` x ``genes``, CSR float32."""
+    counts = X[rows]
+    return _log_scaled(counts[:, genes], _row_scale(counts, _TARGET_SUM))
+
+
 def pca_embedding(X: sp.csr_matrix, *, rows: np.ndarray | None = None, n_pcs: int = _N_PCS,
                   seed: int = 0) -> np.ndarray:
     """PCA of log-normalised counts on the most variable genes, float64 (n_rows, <= n_pcs).
 
     ``rows`` picks the cells (default: all rows of ``X``). Genes are chosen and the PCA fitted on at most
-    20,000 cells drawn with ``seed``; every cell is projected. Only the highly variable genes of the
-    fitting cells are ever densified (at most 20,000 x 2,000 float32); the rest stays sparse.
+    20,000 cells drawn with ``seed``; every cell is projected. Memory beyond ``X``: the fitting cells'
+    highly variable genes as one dense float32 array (at most 20,000 x 2,000) plus one chunk of
+    5,000 cells at a time; the other values are never normalised all at once nor densified.
     """
     from sklearn.decomposition import PCA
 
@@ -185,15 +196,18 @@ def pca_embedding(X: sp.csr_matrix, *, rows: np.ndarray | None = None, n_pcs: in
     rows = np.arange(X.shape[0]) if rows is None else np.asarray(rows)
     n = len(rows)
     rng = np.random.default_rng(seed)
-    fit = np.sort(rng.choice(n, _MAX_FIT_CELLS, replace=False)) if n > _MAX_FIT_CELLS else np.arange(n)
-    genes = highly_variable_genes(X, rows[fit])
-    L = sp.vstack([_log_scaled(X[chunk][:, genes], _row_scale(X[chunk], _TARGET_SUM))
-                   for chunk in np.array_split(rows, max(1, -(-n // _CHUNK_ROWS)))], format="csr")
-    dense = L[fit].toarray()
+    fit = rows[np.sort(rng.choice(n, _MAX_FIT_CELLS, replace=False))] if n > _MAX_FIT_CELLS else rows
+    genes = highly_variable_genes(X, fit)
+    dense = np.empty((len(fit), len(genes)), dtype=np.float32)
+    for chunk in _chunks(np.arange(len(fit))):
+        dense[chunk] = _log_genes(X, fit[chunk], genes).toarray()
     n_components = max(1, min(n_pcs, dense.shape[0] - 1, len(genes)))
     pca = PCA(n_components=n_components, svd_solver="full" if dense.shape[0] <= 2000 else "randomized",
               random_state=seed, copy=False).fit(dense)  # centres ``dense`` in place: no second copy
-    return np.asarray(L @ pca.components_.T) - pca.mean_ @ pca.components_.T
+    del dense
+    offset = pca.mean_ @ pca.components_.T
+    return np.vstack([np.asarray(_log_genes(X, chunk, genes) @ pca.components_.T) - offset
+                      for chunk in _chunks(rows)])
 
 
 def _bisect_then_kmeans(Z: np.ndarray, size: int, seed: int) -> np.ndarray:
