@@ -212,3 +212,11 @@ def test_pca_embedding_of_rows_equals_embedding_of_the_row_subset():
     X = _clustered(n_per=15).X
     rows = np.arange(5, X.shape[0], 3)
     np.testing.assert_allclose(pca_embedding(X, rows=rows, seed=1), pca_embedding(X[rows], seed=1), atol=1e-6)
+
+
+def test_small_integer_counts_are_summed_without_overflow():
+    counts = np.full((4, 3), 200, dtype=np.uint8)
+    obs = pd.DataFrame({"donor_id": ["d"] * 4}, index=[f"c{i}" for i in range(4)])
+    mc = make_metacells(ad.AnnData(sp.csr_matrix(counts), obs=obs), size=4)
+    assert mc.n_obs == 1 and mc.X.toarray().tolist() == [[800, 800, 800]]
+    assert np.issubdtype(mc.X.dtype, np.integer)

@@ -38,7 +38,7 @@ _N_PCS = 30
 _N_TOP_GENES = 2000
 _MAX_FIT_CELLS = 20_000
 _LEAF_METACELLS = 16
-_CHUNK_ROWS = 5_000  # rows log-normalised at a time when choosing genes
+_CHUNK_ROWS = 1_000  # rows log-normalised at a time (choosing genes, fitting, projecting)
 _TARGET_SUM = 1e4
 
 
@@ -81,12 +81,16 @@ def make_metacells(
     keys = [c for c in groupby if c in adata.obs.columns]
     assign = np.arange(adata.n_obs) if size == 1 else _assign(X, adata.obs, keys, method, size, seed)
     n_meta = int(assign.max()) + 1 if adata.n_obs else 0
-    indicator = sp.csr_matrix((np.ones(adata.n_obs), (assign, np.arange(adata.n_obs))), shape=(n_meta, adata.n_obs))
+    # integer counts stay integers, at least 32-bit so that sums of small types cannot overflow
+    dtype = np.result_type(X.dtype, np.int32) if np.issubdtype(X.dtype, np.integer) else np.dtype(np.float32)
+    X = X.astype(dtype, copy=False)
+    # the indicator has the counts' dtype, so the product never upcasts (copies) the counts
+    indicator = sp.csr_matrix((np.ones(adata.n_obs, dtype=dtype), (assign, np.arange(adata.n_obs))),
+                              shape=(n_meta, adata.n_obs))
     summed = (indicator @ X).tocsr()
-    dtype = X.dtype if np.issubdtype(X.dtype, np.integer) else np.float32
     obs = _aggregate_obs(adata.obs, assign, n_meta, keys)
     logger.info("meta-cells (%s, size %d): %d cells -> %d meta-cells", method, size, adata.n_obs, n_meta)
-    return ad.AnnData(summed.astype(dtype), obs=obs, var=adata.var.copy())
+    return ad.AnnData(summed.astype(dtype, copy=False), obs=obs, var=adata.var.copy())
 
 
 def _assign(X: sp.csr_matrix, obs: pd.DataFrame, keys: list[str], method: str, size: int, seed: int) -> np.ndarray:
@@ -188,7 +192,7 @@ def pca_embedding(X: sp.csr_matrix, *, rows: np.ndarray | None = None, n_pcs: in
     ``rows`` picks the cells (default: all rows of ``X``). Genes are chosen and the PCA fitted on at most
     20,000 cells drawn with ``seed``; every cell is projected. Memory beyond ``X``: the fitting cells'
     highly variable genes as one dense float32 array (at most 20,000 x 2,000) plus one chunk of
-    5,000 cells at a time; the other values are never normalised all at once nor densified.
+    1,000 cells at a time; the other values are never normalised all at once nor densified.
     """
     from sklearn.decomposition import PCA
 
