@@ -33,6 +33,7 @@ def run_step(args: list[str], env: dict, log_path: Path, marker: str | None = No
                           text=True, env=env) as process, open(log_path, "w") as log:
         for line in process.stdout:
             log.write(f"[{time.perf_counter() - start:7.1f}s] {line}")
+            log.flush()
             if marker is not None and seen is None and marker in line:
                 seen = time.perf_counter() - start
     if process.returncode != 0:
