@@ -190,3 +190,33 @@ def test_fast_metacells_handle_a_million_cells():
     assert mc.obs["n_raw_cells"].sum() == n and 15_000 < mc.n_obs < 25_000
     assert mc.obs["cell_type_purity"].mean() > 0.95
     assert mc.X.sum() == X.sum()
+
+
+def test_highly_variable_genes_match_dense_variance():
+    from celltosg.build._metacells import highly_variable_genes
+
+    rng = np.random.default_rng(3)
+    dense = rng.poisson(rng.gamma(0.5, 2.0, size=(1, 60)), size=(53, 60)).astype(np.float32)
+    dense[7] = 0  # an empty cell stays zero
+    totals = dense.sum(axis=1, keepdims=True)
+    logged = np.log1p(np.divide(dense * 1e4, totals, out=np.zeros_like(dense), where=totals > 0))
+    rows = np.arange(0, 53, 2)
+    expected = np.sort(np.argsort(-logged[rows].astype(np.float64).var(axis=0), kind="stable")[:10])
+    chosen = highly_variable_genes(sp.csr_matrix(dense), rows, n_top=10, chunk_rows=4)
+    np.testing.assert_array_equal(chosen, expected)
+
+
+def test_pca_embedding_of_rows_equals_embedding_of_the_row_subset():
+    from celltosg.build._metacells import pca_embedding
+
+    X = _clustered(n_per=15).X
+    rows = np.arange(5, X.shape[0], 3)
+    np.testing.assert_allclose(pca_embedding(X, rows=rows, seed=1), pca_embedding(X[rows], seed=1), atol=1e-6)
+
+
+def test_small_integer_counts_are_summed_without_overflow():
+    counts = np.full((4, 3), 200, dtype=np.uint8)
+    obs = pd.DataFrame({"donor_id": ["d"] * 4}, index=[f"c{i}" for i in range(4)])
+    mc = make_metacells(ad.AnnData(sp.csr_matrix(counts), obs=obs), size=4)
+    assert mc.n_obs == 1 and mc.X.toarray().tolist() == [[800, 800, 800]]
+    assert np.issubdtype(mc.X.dtype, np.integer)

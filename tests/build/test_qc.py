@@ -52,3 +52,25 @@ def test_run_qc_rejects_non_counts_naming_the_cell(bad):
     adata.X = X
     with pytest.raises(MalformedInputError, match="c4"):
         run_qc(adata)
+
+
+def test_subset_csr_equals_dense_indexing():
+    from celltosg.build._qc import subset_csr
+
+    rng = np.random.default_rng(0)
+    dense = rng.poisson(0.7, size=(30, 17)).astype(np.float32)
+    dense[4] = 0  # an empty row, kept
+    rows, columns = rng.random(30) < 0.6, rng.random(17) < 0.5
+    rows[4] = True
+    out = subset_csr(sp.csr_matrix(dense), rows, columns, chunk=5)
+    np.testing.assert_array_equal(out.toarray(), dense[rows][:, columns])
+    assert out.shape == (rows.sum(), columns.sum()) and out.has_sorted_indices
+
+
+def test_stored_zeros_are_not_detected_genes():
+    X = sp.csr_matrix((np.array([1.0, 0.0, 2.0, 3.0, 4.0]), np.array([0, 1, 0, 1, 2]), np.array([0, 2, 5])),
+                      shape=(2, 3))
+    adata = ad.AnnData(X, obs=pd.DataFrame(index=["a", "b"]), var=pd.DataFrame(index=["G0", "G1", "G2"]))
+    out, report = run_qc(adata, min_genes=2, min_cells=1, max_mito_fraction=1.0)
+    assert list(out.obs_names) == ["b"] and report.removed_min_genes == 1
+    assert out.obs["n_genes_by_counts"].tolist() == [3]

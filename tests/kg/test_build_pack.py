@@ -33,7 +33,7 @@ def test_human_pack_meets_targets():
     kg = KnowledgeGraph.load("human")
     assert counts["n_ensembl_ids"] > (kg.nodes["ensembl_gene"].iloc[:kg.n_rna] != "").sum()
     pack = embedded_pack_path("human")
-    assert dir_bytes(pack) <= 40 * 2**20
+    assert dir_bytes(pack) <= 60 * 2**20  # the issue-16 budget, node-text embeddings included
     assert json.loads((pack / "pack.json").read_text())["counts"] == counts
 
 

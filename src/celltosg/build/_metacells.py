@@ -38,6 +38,8 @@ _N_PCS = 30
 _N_TOP_GENES = 2000
 _MAX_FIT_CELLS = 20_000
 _LEAF_METACELLS = 16
+_CHUNK_ROWS = 1_000  # rows log-normalised at a time (choosing genes, fitting, projecting)
+_TARGET_SUM = 1e4
 
 
 def make_metacells(
@@ -79,12 +81,16 @@ def make_metacells(
     keys = [c for c in groupby if c in adata.obs.columns]
     assign = np.arange(adata.n_obs) if size == 1 else _assign(X, adata.obs, keys, method, size, seed)
     n_meta = int(assign.max()) + 1 if adata.n_obs else 0
-    indicator = sp.csr_matrix((np.ones(adata.n_obs), (assign, np.arange(adata.n_obs))), shape=(n_meta, adata.n_obs))
+    # integer counts stay integers, at least 32-bit so that sums of small types cannot overflow
+    dtype = np.result_type(X.dtype, np.int32) if np.issubdtype(X.dtype, np.integer) else np.dtype(np.float32)
+    X = X.astype(dtype, copy=False)
+    # the indicator has the counts' dtype, so the product never upcasts (copies) the counts
+    indicator = sp.csr_matrix((np.ones(adata.n_obs, dtype=dtype), (assign, np.arange(adata.n_obs))),
+                              shape=(n_meta, adata.n_obs))
     summed = (indicator @ X).tocsr()
-    dtype = X.dtype if np.issubdtype(X.dtype, np.integer) else np.float32
     obs = _aggregate_obs(adata.obs, assign, n_meta, keys)
     logger.info("meta-cells (%s, size %d): %d cells -> %d meta-cells", method, size, adata.n_obs, n_meta)
-    return ad.AnnData(summed.astype(dtype), obs=obs, var=adata.var.copy())
+    return ad.AnnData(summed.astype(dtype, copy=False), obs=obs, var=adata.var.copy())
 
 
 def _assign(X: sp.csr_matrix, obs: pd.DataFrame, keys: list[str], method: str, size: int, seed: int) -> np.ndarray:
@@ -101,9 +107,9 @@ def _assign(X: sp.csr_matrix, obs: pd.DataFrame, keys: list[str], method: str, s
     offset = 0
     groups = np.split(members, bounds) if len(members) else []
     for cells in progress(groups, description=f"meta-cells ({method})"):
-        # small groups run faster on one BLAS / OpenMP thread than paying thread start-up per call
-        with threadpool_limits(1 if len(cells) < _MAX_FIT_CELLS else None):
-            local = _partition(X[cells], method, size, seed)
+        # one BLAS / OpenMP thread: a build runs one input per worker process, one worker per core
+        with threadpool_limits(1):
+            local = _partition(X, cells, method, size, seed)
         _, first, rank = np.unique(local, return_index=True, return_inverse=True)
         order = np.empty(len(first), dtype=np.int64)
         order[np.argsort(first)] = np.arange(len(first))
@@ -112,15 +118,15 @@ def _assign(X: sp.csr_matrix, obs: pd.DataFrame, keys: list[str], method: str, s
     return assign
 
 
-def _partition(X: sp.csr_matrix, method: str, size: int, seed: int) -> np.ndarray:
-    """Cluster label per cell of one group (n_cells,)."""
-    n = X.shape[0]
+def _partition(X: sp.csr_matrix, cells: np.ndarray, method: str, size: int, seed: int) -> np.ndarray:
+    """Cluster label per cell of one group, the rows ``cells`` of ``X`` (len(cells),)."""
+    n = len(cells)
     k = max(1, round(n / size))
     if k == 1:
         return np.zeros(n, dtype=np.int64)
     if k >= n:
         return np.arange(n)
-    Z = pca_embedding(X, seed=seed)
+    Z = pca_embedding(X, rows=cells, seed=seed)
     if method == "fast":
         return _bisect_then_kmeans(Z, size, seed)
     from celltosg.build._seacells import seacells_labels
@@ -128,31 +134,84 @@ def _partition(X: sp.csr_matrix, method: str, size: int, seed: int) -> np.ndarra
     return seacells_labels(Z, k, seed=seed)
 
 
-def log_normalize(X: sp.csr_matrix, target_sum: float = 1e4) -> sp.csr_matrix:
-    """log1p(counts / cell total * target_sum), CSR float32 (cells x genes); empty cells stay zero."""
-    totals = np.asarray(X.sum(axis=1)).ravel()
-    scale = np.divide(target_sum, totals, out=np.zeros_like(totals, dtype=np.float64), where=totals > 0)
-    out = sp.csr_matrix(sp.diags(scale) @ X, dtype=np.float32)
+def _row_scale(X: sp.csr_matrix, target_sum: float) -> np.ndarray:
+    """``target_sum / total counts`` per row (n_rows,), 0 for empty rows."""
+    totals = np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+    return np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
+
+
+def _log_scaled(X: sp.csr_matrix, scale: np.ndarray) -> sp.csr_matrix:
+    """log1p(row ``i`` of ``X`` x ``scale[i]``) as a new CSR float32 matrix of the same shape."""
+    from sklearn.utils.sparsefuncs import inplace_row_scale
+
+    out = sp.csr_matrix(X, dtype=np.float32, copy=True)
+    inplace_row_scale(out, scale.astype(np.float32))
     np.log1p(out.data, out=out.data)
     return out
 
 
-def pca_embedding(X: sp.csr_matrix, *, n_pcs: int = _N_PCS, seed: int = 0) -> np.ndarray:
-    """PCA of log-normalised counts on the most variable genes, float64 (n_cells, <= n_pcs).
+def log_normalize(X: sp.csr_matrix, target_sum: float = _TARGET_SUM) -> sp.csr_matrix:
+    """log1p(counts / cell total * target_sum), CSR float32 (cells x genes); empty cells stay zero."""
+    X = sp.csr_matrix(X)
+    return _log_scaled(X, _row_scale(X, target_sum))
 
-    Fitted on at most 20,000 cells drawn with ``seed``; every cell is projected.
+
+def highly_variable_genes(X: sp.csr_matrix, rows: np.ndarray, n_top: int = _N_TOP_GENES,
+                          chunk_rows: int = _CHUNK_ROWS) -> np.ndarray:
+    """Sorted column indices (<= n_top,) of the genes whose log-normalised values vary most over ``rows``.
+
+    Rows are log-normalised ``chunk_rows`` at a time, so memory stays at one chunk whatever their
+    number; ties keep the lower column.
+    """
+    from sklearn.utils.sparsefuncs import incr_mean_variance_axis
+
+    n_genes = X.shape[1]
+    mean, var, seen = np.zeros(n_genes), np.zeros(n_genes), 0.0
+    for start in range(0, len(rows), chunk_rows):
+        counts = X[rows[start:start + chunk_rows]]
+        chunk = _log_scaled(counts, _row_scale(counts, _TARGET_SUM))
+        mean, var, seen = incr_mean_variance_axis(sp.csr_matrix(chunk, dtype=np.float64), axis=0, last_mean=mean,
+                                                  last_var=var, last_n=seen)
+    return np.sort(np.argsort(-var, kind="stable")[:n_top])
+
+
+def _chunks(rows: np.ndarray) -> list[np.ndarray]:
+    return np.array_split(rows, max(1, -(-len(rows) // _CHUNK_ROWS)))
+
+
+def _log_genes(X: sp.csr_matrix, rows: np.ndarray, genes: np.ndarray) -> sp.csr_matrix:
+    """Log-normalised values (by each cell's total over all genes) of ``rows`` x ``genes``, CSR float32."""
+    counts = X[rows]
+    return _log_scaled(counts[:, genes], _row_scale(counts, _TARGET_SUM))
+
+
+def pca_embedding(X: sp.csr_matrix, *, rows: np.ndarray | None = None, n_pcs: int = _N_PCS,
+                  seed: int = 0) -> np.ndarray:
+    """PCA of log-normalised counts on the most variable genes, float64 (n_rows, <= n_pcs).
+
+    ``rows`` picks the cells (default: all rows of ``X``). Genes are chosen and the PCA fitted on at most
+    20,000 cells drawn with ``seed``; every cell is projected. Memory beyond ``X``: the fitting cells'
+    highly variable genes as one dense float32 array (at most 20,000 x 2,000) plus one chunk of
+    1,000 cells at a time; the other values are never normalised all at once nor densified.
     """
     from sklearn.decomposition import PCA
 
-    L = log_normalize(sp.csr_matrix(X))
+    X = sp.csr_matrix(X)
+    rows = np.arange(X.shape[0]) if rows is None else np.asarray(rows)
+    n = len(rows)
     rng = np.random.default_rng(seed)
-    fit_rows = np.sort(rng.choice(L.shape[0], _MAX_FIT_CELLS, replace=False)) if L.shape[0] > _MAX_FIT_CELLS else None
-    fit = (L if fit_rows is None else L[fit_rows]).toarray()
-    genes = np.sort(np.argsort(-fit.var(axis=0), kind="stable")[:_N_TOP_GENES])
-    n_components = max(1, min(n_pcs, fit.shape[0] - 1, len(genes)))
-    pca = PCA(n_components=n_components, svd_solver="full" if fit.shape[0] <= 2000 else "randomized",
-              random_state=seed).fit(fit[:, genes])
-    return np.asarray(L[:, genes] @ pca.components_.T) - pca.mean_ @ pca.components_.T
+    fit = rows[np.sort(rng.choice(n, _MAX_FIT_CELLS, replace=False))] if n > _MAX_FIT_CELLS else rows
+    genes = highly_variable_genes(X, fit)
+    dense = np.empty((len(fit), len(genes)), dtype=np.float32)
+    for chunk in _chunks(np.arange(len(fit))):
+        dense[chunk] = _log_genes(X, fit[chunk], genes).toarray()
+    n_components = max(1, min(n_pcs, dense.shape[0] - 1, len(genes)))
+    pca = PCA(n_components=n_components, svd_solver="full" if dense.shape[0] <= 2000 else "randomized",
+              random_state=seed, copy=False).fit(dense)  # centres ``dense`` in place: no second copy
+    del dense
+    offset = pca.mean_ @ pca.components_.T
+    return np.vstack([np.asarray(_log_genes(X, chunk, genes) @ pca.components_.T) - offset
+                      for chunk in _chunks(rows)])
 
 
 def _bisect_then_kmeans(Z: np.ndarray, size: int, seed: int) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Quality control of one input file: drop poor cells and rarely seen genes (scanpy)."""
+"""Quality control of one input file: drop poor cells and rarely seen genes (scanpy's rules, on the sparse counts)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from anndata import AnnData
 
 logger = logging.getLogger(__name__)
+
+_CHUNK = 1 << 22  # stored values handled at a time by the chunked loops
 
 
 @dataclass(frozen=True)
@@ -72,11 +74,12 @@ def run_qc(
     max_mito_fraction: float = 0.2,
     where: str = "input",
 ) -> tuple[AnnData, QCReport]:
-    """Filter cells and genes of a counts matrix with scanpy.
+    """Filter cells and genes of a counts matrix (scanpy's rules, computed on the sparse matrix).
 
     Cells with fewer than ``min_genes`` detected genes go first, then cells whose share of counts on
     mitochondrial genes (symbols starting with ``MT-``, case-insensitive) exceeds ``max_mito_fraction``,
-    then genes detected in fewer than ``min_cells`` of the remaining cells.
+    then genes detected in fewer than ``min_cells`` of the remaining cells. The kept counts are copied
+    once (cells and genes together), so memory peaks near twice the input, never at a dense copy.
 
     Parameters
     ----------
@@ -88,40 +91,91 @@ def run_qc(
 
     Returns
     -------
-    (filtered copy of ``adata`` with QC metrics in ``obs``, :class:`QCReport`)
+    (filtered copy of ``adata`` with ``X`` CSR and the QC metrics of ``scanpy.pp.calculate_qc_metrics`` in
+    ``obs``: ``n_genes_by_counts``, ``total_counts``, ``total_counts_mt``, ``pct_counts_mt``; :class:`QCReport`)
     """
-    import scanpy as sc
+    import anndata as ad
 
     check_counts(adata, where=where)
-    n_cells_in, n_genes_in = adata.shape
-    keep = sc.pp.filter_cells(adata, min_genes=min_genes, inplace=False)[0]
-    removed_min_genes = int((~keep).sum())
-    out = adata[keep].copy()
-
-    out.var["mt"] = _mito_mask(out)
-    sc.pp.calculate_qc_metrics(out, qc_vars=["mt"], percent_top=None, log1p=False, inplace=True)
-    mito_fraction = out.obs["pct_counts_mt"].to_numpy() / 100.0
-    keep = ~(mito_fraction > max_mito_fraction)
-    removed_mito = int((~keep).sum())
-    out = out[keep].copy()
-
-    gene_keep = sc.pp.filter_genes(out, min_cells=min_cells, inplace=False)[0]
-    out = out[:, gene_keep].copy()
-
+    X = adata.X if isinstance(adata.X, sp.csr_matrix) else sp.csr_matrix(adata.X)
+    n_cells_in, n_genes_in = X.shape
+    positive = X.data > 0
+    n_genes = np.diff(X.indptr) - _per_row(X.indptr, np.flatnonzero(~positive))  # stored zeros are not detected
+    enough_genes = n_genes >= min_genes
+    mt = _mito_mask(adata)
+    totals = np.asarray(X.sum(axis=1), dtype=X.dtype).ravel()
+    mito = np.asarray(X @ mt.astype(X.dtype), dtype=X.dtype).ravel()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pct_mt = (mito / totals * 100).astype(X.dtype)
+    low_mito = ~(pct_mt / 100 > max_mito_fraction)
+    keep = enough_genes & low_mito
+    in_kept_cell = np.repeat(keep, np.diff(X.indptr))
+    positive &= in_kept_cell
+    cells_per_gene = _per_column(X.indices, positive, n_genes_in)
+    del positive
+    gene_keep = cells_per_gene >= min_cells
+    obs = adata.obs.loc[keep].copy()
+    obs["n_genes_by_counts"] = n_genes[keep].astype(np.int32)
+    obs["total_counts"], obs["total_counts_mt"], obs["pct_counts_mt"] = totals[keep], mito[keep], pct_mt[keep]
+    var = adata.var.loc[gene_keep].copy()
+    var["mt"], var["n_cells_by_counts"] = mt[gene_keep], cells_per_gene[gene_keep]
+    out = ad.AnnData(subset_csr(X, keep, gene_keep, in_kept_cell), obs=obs, var=var)
     report = QCReport(
         n_cells_in=int(n_cells_in),
         n_cells_out=int(out.n_obs),
-        removed_min_genes=removed_min_genes,
-        removed_mito=removed_mito,
+        removed_min_genes=int((~enough_genes).sum()),
+        removed_mito=int((enough_genes & ~low_mito).sum()),
         n_genes_in=int(n_genes_in),
         n_genes_out=int(out.n_vars),
     )
     logger.info(
         "%s: QC kept %d of %d cells (%d with < %d genes, %d over %.0f%% mitochondrial), %d of %d genes",
-        where, report.n_cells_out, n_cells_in, removed_min_genes, min_genes, removed_mito,
+        where, report.n_cells_out, n_cells_in, report.removed_min_genes, min_genes, report.removed_mito,
         100 * max_mito_fraction, report.n_genes_out, n_genes_in,
     )
     return out, report
+
+
+def _per_row(indptr: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """How many of the stored-value ``positions`` (k,) fall in each CSR row (n_rows,), int64."""
+    rows = np.searchsorted(indptr, positions, side="right") - 1
+    return np.bincount(rows, minlength=len(indptr) - 1)
+
+
+def _per_column(indices: np.ndarray, mask: np.ndarray, n_columns: int, chunk: int = _CHUNK) -> np.ndarray:
+    """How many stored values with ``mask`` (nnz,) each column has (n_columns,), counted a chunk at a time."""
+    counts = np.zeros(n_columns, dtype=np.int64)
+    for start in range(0, len(indices), chunk):
+        counts += np.bincount(indices[start:start + chunk][mask[start:start + chunk]], minlength=n_columns)
+    return counts
+
+
+def subset_csr(X: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray, in_rows: np.ndarray | None = None,
+               chunk: int = _CHUNK) -> sp.csr_matrix:
+    """``X[rows][:, columns]`` for boolean masks, built in one pass with no intermediate matrix.
+
+    ``in_rows`` (nnz,) may pass ``rows`` repeated per stored value when the caller has it already.
+    Temporary memory: a few booleans per stored value plus 8 bytes per value in a dropped column.
+    """
+    if in_rows is None:
+        in_rows = np.repeat(rows, np.diff(X.indptr))
+    per_row = np.diff(X.indptr).astype(np.int64)
+    take = in_rows
+    if not columns.all():
+        in_columns = columns[X.indices]
+        per_row -= _per_row(X.indptr, np.flatnonzero(~in_columns))
+        take = in_rows & in_columns
+        del in_columns
+    data = X.data[take]
+    indices = X.indices[take]
+    del take
+    if not columns.all():
+        new_column = (np.cumsum(columns) - 1).astype(indices.dtype)
+        for start in range(0, len(indices), chunk):  # renumber in place, a chunk at a time
+            indices[start:start + chunk] = new_column[indices[start:start + chunk]]
+    indptr = np.zeros(int(rows.sum()) + 1, dtype=np.int64)
+    np.cumsum(per_row[rows], out=indptr[1:])
+    return sp.csr_matrix((data, indices, indptr), shape=(int(rows.sum()), int(columns.sum())))
 
 
 def _mito_mask(adata: AnnData) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celltosg.encode._cache import EmbeddingCache, Encoder, cached_encode, default_cache_dir, text_hash
+from celltosg.encode._packed import attach_text_embeddings
 from celltosg.encode._sequence import (
     AMINO_ACIDS,
     SWISSPROT_COMPOSITION,
@@ -24,6 +25,7 @@ __all__ = [
     "KmerProjection",
     "MiniLMEncoder",
     "SequenceEncoder",
+    "attach_text_embeddings",
     "cached_encode",
     "default_cache_dir",
     "encode_texts",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from celltosg.encode._cache import Encoder, cached_encode
+from celltosg.encode._packed import read_shipped
 from celltosg.errors import CellTOSGError, MalformedInputError
 
 if TYPE_CHECKING:
@@ -111,7 +112,11 @@ def text_embeddings(
     batch_size: int = 64,
     encoder: Encoder | None = None,
 ) -> np.ndarray:
-    """Embed every node's text (``kg.nodes["text"]``), once per node ever thanks to the cache.
+    """Embed every node's text (``kg.nodes["text"]``): shipped vectors first, else the encoder (cached).
+
+    When the pack ships text embeddings of this encoder (``text_embeddings.parquet``, see
+    :mod:`celltosg.encode._packed`), nodes whose id and text match a shipped row take that vector and
+    the encoder is never loaded; the other nodes are encoded, once per node ever thanks to the cache.
 
     Returns
     -------
@@ -124,4 +129,14 @@ def text_embeddings(
             "with `celltosg kg build-pack`"
         )
     texts = kg.nodes["text"].fillna("").astype(str).tolist()
-    return encode_texts(texts, encoder=encoder, cache_dir=cache_dir, batch_size=batch_size)
+    encoder = encoder if encoder is not None else MiniLMEncoder()
+    shipped = read_shipped(kg.pack_dir, kg.nodes["node_id"].tolist(), texts, encoder.name, encoder.dim)
+    if shipped is None:
+        return encode_texts(texts, encoder=encoder, cache_dir=cache_dir, batch_size=batch_size)
+    out, missing = shipped.vectors, np.flatnonzero(~shipped.found)
+    log.info("text embeddings: %d of %d nodes shipped with pack %s, %d to encode", len(texts) - len(missing),
+             len(texts), kg.name, len(missing))
+    if len(missing):
+        out[missing] = encode_texts([texts[i] for i in missing], encoder=encoder, cache_dir=cache_dir,
+                                    batch_size=batch_size)
+    return out

@@ -276,7 +276,11 @@ class BuildResult:
 
 def build_pack(out_dir: str | os.PathLike, *, cache: str | os.PathLike | None = None, fetch: bool = True,
                name: str = "human", overwrite: bool = False) -> BuildResult:
-    """Fetch (unless ``fetch=False``) and parse the offline sources, assemble and write the human pack."""
+    """Fetch (unless ``fetch=False``) and parse the offline sources, assemble and write the human pack.
+
+    The pack ships the frozen MiniLM embeddings of every node's text (computed through the cache).
+    """
+    from celltosg.encode import MiniLMEncoder, encode_texts
     from celltosg.kg import write_pack
     from celltosg.kg._pack import pack_counts
 
@@ -293,7 +297,10 @@ def build_pack(out_dir: str | os.PathLike, *, cache: str | os.PathLike | None = 
     tables.reports[1:1] = [go_terms.report, *sequence_reports]
     for report in tables.reports[-len(interactions):]:
         report.emit()
+    encoder = MiniLMEncoder()
+    vectors = encode_texts(tables.nodes["text"].fillna("").astype(str).tolist(), encoder=encoder)
     path = write_pack(out_dir, tables.nodes, tables.edges, tables.sequences, tables.genesets,
-                      _source_records(cache), name=name, overwrite=overwrite, ensembl_ids=tables.ensembl_ids)
+                      _source_records(cache), name=name, overwrite=overwrite, ensembl_ids=tables.ensembl_ids,
+                      text_embeddings=(encoder.name, vectors))
     counts = pack_counts(tables.nodes, tables.edges, tables.sequences, tables.ensembl_ids)
     return BuildResult(path, counts, tables.reports)

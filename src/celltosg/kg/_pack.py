@@ -122,7 +122,8 @@ def _typed(nodes, edges, sequences, genesets):
 
 def write_pack(out_dir: str | os.PathLike, nodes: pd.DataFrame, edges: pd.DataFrame,
                sequences: pd.DataFrame, genesets: pd.DataFrame, sources: list[dict], *,
-               name: str = "custom", overwrite: bool = False, ensembl_ids: pd.DataFrame | None = None) -> Path:
+               name: str = "custom", overwrite: bool = False, ensembl_ids: pd.DataFrame | None = None,
+               text_embeddings: tuple[str, np.ndarray] | None = None) -> Path:
     """Validate and write a pack to ``out_dir`` atomically (a half-written pack is never left).
 
     Parameters
@@ -135,6 +136,8 @@ def write_pack(out_dir: str | os.PathLike, nodes: pd.DataFrame, edges: pd.DataFr
     ensembl_ids
         Every Ensembl gene id of the RNA nodes: ``ensembl_gene``, ``node_id`` (see :func:`ensembl_table`;
         ``None`` writes the nodes' ``ensembl_gene`` column).
+    text_embeddings
+        ``(encoder name, vectors (n_nodes, d))`` of the node texts, shipped as ``text_embeddings.parquet``.
     """
     for frame, columns, what in ((nodes, NODE_COLUMNS, "nodes"), (edges, EDGE_COLUMNS, "edges"),
                                  (sequences, SEQUENCE_COLUMNS, "sequences"),
@@ -157,6 +160,11 @@ def write_pack(out_dir: str | os.PathLike, nodes: pd.DataFrame, edges: pd.DataFr
             "files": files,
             "checksum": _combined_checksum(files),
         }
+        if text_embeddings is not None:
+            from celltosg.encode._packed import META_KEY, write_embeddings_file
+
+            encoder_name, vectors = text_embeddings
+            meta[META_KEY] = write_embeddings_file(tmp, nodes["node_id"], nodes["text"], vectors, encoder_name)
         (tmp / "pack.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
     return Path(out_dir)
 
@@ -190,4 +198,8 @@ def read_pack_meta(pack_dir: Path) -> dict:
 def verify_pack(pack_dir: Path) -> list[str]:
     """Return the files whose checksum differs from ``pack.json`` (empty when intact)."""
     meta = read_pack_meta(pack_dir)
-    return [f for f, digest in meta["files"].items() if sha256_file(pack_dir / f) != digest]
+    digests = dict(meta["files"])
+    if "text_embeddings" in meta:  # derived file, outside the graph checksum
+        digests[meta["text_embeddings"]["file"]] = meta["text_embeddings"]["sha256"]
+    return [f for f, digest in digests.items()
+            if not (pack_dir / f).is_file() or sha256_file(pack_dir / f) != digest]

@@ -101,6 +101,8 @@ def pretrain(cohort: CohortLike, *, config=None, epochs: int = 5, batch_size: in
     params = [*model.parameters(), *objective.parameters()]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     history = []
+    log.info("pretraining starts: %d training cells, %d graph nodes, %d epochs", len(X_train), cohort.kg.n_nodes,
+             epochs)
     for epoch in progress(range(epochs), description="pretraining"):
         model.train()
         objective.train()
