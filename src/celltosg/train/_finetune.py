@@ -19,6 +19,7 @@ from celltosg.train._checkpoint import load_checkpoint, model_payload, save_chec
 from celltosg.train._data import CohortLike, batches, check_labels, class_weights, input_scaling, split_tensor
 from celltosg.train._graph import build_graph_inputs
 from celltosg.train._loop import better, cpu_state, epoch_generator, evaluate, predict_logits
+from celltosg.train._memory import reuse_freed_memory
 from celltosg.train._metrics import classification_metrics
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ def prepare(cohort: CohortLike, *, task: str, config=None, pretrained: str | os.
 
     from celltosg.model import CellTOSGFM, FMConfig, GraphInputs
 
+    reuse_freed_memory()
     label_mapping = dict(cohort.label_mapping)
     if len(label_mapping) < 2:
         raise SplitError(f"task {task!r} has {len(label_mapping)} class(es) in this cohort; fine-tuning needs "

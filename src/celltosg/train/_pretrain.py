@@ -16,6 +16,7 @@ from celltosg.train._checkpoint import model_payload, save_checkpoint
 from celltosg.train._data import CohortLike, batches, held_out_tensor, input_scaling, split_tensor
 from celltosg.train._graph import build_graph_inputs
 from celltosg.train._loop import cpu_state, epoch_generator
+from celltosg.train._memory import reuse_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,7 @@ def pretrain(cohort: CohortLike, *, config=None, epochs: int = 5, batch_size: in
 
     from celltosg.model import CellTOSGFM, EdgeMaskingObjective, FMConfig
 
+    reuse_freed_memory()
     config = dataclasses.replace(config or FMConfig(), n_classes=0)
     if graph is None:
         graph = build_graph_inputs(cohort.kg, seq_dim=config.seq_dim)
