@@ -40,5 +40,6 @@ class Recipe:
         return FMConfig(**{**self.model, **overrides})
 
 
-RECIPE = Recipe(model=dict(hidden=32, heads=2, layers=1, readout="per_node", readout_rank=4, readout_dim=128,
-                           skip=True, standardize=True, dropout=0.1, node_dropout=0.0))
+RECIPE = Recipe(model=dict(hidden=16, heads=2, layers=1, readout="per_node", readout_rank=4, readout_dim=128,
+                           skip=True, standardize=True, dropout=0.5, node_dropout=0.0),
+                epochs=30, patience=6)
