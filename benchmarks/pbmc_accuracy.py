@@ -92,7 +92,8 @@ VARIANTS = {  # row name -> (FMConfig overrides, pretrained)
 
 def run_seed(seed: int, args, out: Path) -> dict[str, dict]:
     """Logistic regression and the FM variants on one seeded split; returns {row name: metrics}."""
-    from celltosg.recipe import RECIPE, build_graph_inputs, finetune, pretrain
+    from celltosg.recipe import RECIPE
+    from celltosg.train import build_graph_inputs, finetune, pretrain
 
     cohort = pbmc_cohort(seed)
     config = RECIPE.config()
