@@ -24,8 +24,10 @@ class CellTOSGFM(nn.Module):
     batch over one edge list. ``logits = head(readout(h)) + skip(x)``: the graph path and the skip path
     (both also returned, for diagnostics). The readout is :class:`PerNodeReadout` (default; ``N r D``
     parameters plus a part independent of N, see there) or :class:`AttentionReadout` (``pool``).
-    Parameter count with the default readout: ``N r D + (r + 1) (H + D) + D^2 + O(H^2 + H T)`` for the
-    encoder and readout, plus ``(D + n_rna + 2) C`` for the head and the skip path.
+    Parameter count with the default readout, N nodes, H = hidden, r = readout_rank, D = readout_dim,
+    T = text_dim, C classes: readout ``N r D + r (H + 1) + D^2 + 2 D``; head and skip path
+    ``(D + n_rna + 2) C``; encoder (fusion, message passing) ``O(H T + H^2)``, independent of N. The
+    ``pool`` readout has ``3 H D + D^2 + H + 2 D + 1`` parameters, independent of N.
 
     Parameters
     ----------
