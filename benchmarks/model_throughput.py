@@ -10,6 +10,16 @@ else a random graph of its size (19k RNA + 19k protein nodes, about 1.1M edges);
 random graph of 3k nodes with the pack's edge density (about 27 edges per node).
 
     .venv/bin/python benchmarks/model_throughput.py [--quick] [--device auto|cpu|cuda]
+
+``--epochs`` instead measures whole fine-tuning epochs, before and after the issue-11 changes, each in
+a fresh process: one epoch on the demo's PBMC cohort (483 training cells, 1479 nodes; target <= 1.0 s
+on one thread) and, with ``--pack-cells``, training steps on the full human pack (about 40k nodes)
+extrapolated to an epoch of that many meta-cells (target <= 60 s for 600 on 2 cores). "before" is the
+previous default (pooled readout, node dropout 0.1, glibc's default allocator behaviour); "after" is
+``celltosg.recipe.RECIPE`` with freed memory kept for reuse (``celltosg.train._memory``). The sparse
+product change (``torch.sparse.mm``) cannot be switched off and is in both.
+
+    .venv/bin/python benchmarks/model_throughput.py --epochs [--pack-cells 600]
 """
 
 from __future__ import annotations
@@ -176,6 +186,95 @@ def worker(impl: str, conv: str, batch: int, steps: int, quick: bool, device_nam
     return figures
 
 
+EPOCH_SETTINGS = {
+    "before": ({"readout": "pool", "skip": False, "node_dropout": 0.1, "hidden": 32, "readout_dim": 32}, False),
+    "after": ({}, True),
+}
+
+
+def epoch_worker(setting: str, where: str, threads: int, pack_cells: int) -> dict:
+    """Seconds of one fine-tuning epoch (PBMC) or of an extrapolated epoch (pack) under ``setting``."""
+    torch.set_num_threads(threads)
+    changes, reuse = EPOCH_SETTINGS[setting]
+    if reuse:
+        from celltosg.train._memory import reuse_freed_memory
+
+        reuse_freed_memory()
+    from celltosg.recipe import RECIPE
+    from celltosg.train._finetune import train_one_epoch
+    from celltosg.train._loop import epoch_generator
+
+    if where == "pbmc":
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from celltosg.train import build_graph_inputs
+        from pbmc_accuracy import pbmc_cohort
+
+        cohort = pbmc_cohort(0)
+        graph = build_graph_inputs(cohort.kg, seq_dim=RECIPE.config().seq_dim)
+        X = torch.from_numpy(cohort.X("train"))
+        y = cohort.labels("train")
+    else:
+        graph, _ = load_graph(False)
+        g = torch.Generator().manual_seed(1)
+        X = torch.log1p(torch.rand(pack_cells, graph.n_rna, generator=g) * 20)
+        y = np.arange(pack_cells) % N_CLASSES
+    from celltosg.model import CellTOSGFM
+
+    config = RECIPE.config(**changes, text_dim=graph.text_emb.shape[1], seq_dim=graph.seq_feat.shape[1],
+                           n_classes=int(y.max()) + 1)
+    torch.manual_seed(0)
+    model = CellTOSGFM(graph, config)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=RECIPE.lr)
+    weights = torch.ones(config.n_classes)
+    if where == "pbmc":
+        train_one_epoch(model, optimiser, X, y, weights, batch_size=RECIPE.batch_size, generator=epoch_generator(0, 0))
+        times = []
+        for epoch in range(1, 4):
+            start = time.perf_counter()
+            train_one_epoch(model, optimiser, X, y, weights, batch_size=RECIPE.batch_size,
+                            generator=epoch_generator(0, epoch))
+            times.append(time.perf_counter() - start)
+        return {"setting": setting, "where": where, "epoch_s": float(np.median(times)), "cells": len(X),
+                "n_nodes": graph.n_nodes, "threads": threads}
+    batch, steps = 8, 3
+    step_times = []
+    for step in range(steps + 1):
+        idx = torch.arange(step * batch, (step + 1) * batch)
+        start = time.perf_counter()
+        loss = nn.functional.cross_entropy(model(X[idx])["logits"], torch.as_tensor(y[idx.numpy()]))
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        step_times.append(time.perf_counter() - start)
+    per_cell = float(np.median(step_times[1:])) / batch
+    return {"setting": setting, "where": where, "epoch_s": per_cell * pack_cells, "cells": pack_cells,
+            "n_nodes": graph.n_nodes, "threads": threads, "batch": batch,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def run_epochs(args) -> None:
+    """Before/after fine-tuning epoch times (see the module docstring)."""
+    print(f"torch={torch.__version__} load average={os.getloadavg()[0]:.1f}", flush=True)
+    places = [("pbmc", 1, 0)] + ([("pack", 2, args.pack_cells)] if args.pack_cells else [])
+    for where, threads, cells in places:
+        rows = {}
+        for setting in EPOCH_SETTINGS:
+            command = [sys.executable, __file__, "--epoch-worker", setting, where, str(threads), str(cells)]
+            done = subprocess.run(command, capture_output=True, text=True, timeout=args.timeout, check=False)
+            if done.returncode != 0:
+                tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+                print(f"{where} {setting}: exit {done.returncode}: {tail[0]}", flush=True)
+                continue
+            rows[setting] = json.loads(done.stdout.strip().splitlines()[-1])
+            row = rows[setting]
+            what = "one epoch" if where == "pbmc" else f"epoch of {cells} cells, extrapolated from {row['batch']}-cell steps"
+            print(f"{where:<5} {setting:<7} {row['epoch_s']:>8.2f} s  ({what}, {row['n_nodes']} nodes, "
+                  f"{row['threads']} threads)", flush=True)
+        if len(rows) == 2:
+            print(f"  ratio before/after ({where}): x{rows['before']['epoch_s'] / rows['after']['epoch_s']:.1f}; "
+                  f"load average {os.getloadavg()[0]:.1f}", flush=True)
+
+
 def run_configuration(impl, conv, batch, steps, quick, device, timeout, memory_limit_gb, threads) -> dict:
     """Run :func:`worker` in a fresh interpreter and read its JSON line."""
     command = [sys.executable, __file__, "--worker", impl, conv, str(batch), "--steps", str(steps),
@@ -208,6 +307,10 @@ def main() -> None:
                         help="torch threads per configuration (0 = torch's default); default 1 on CPU, where "
                              "a shared machine's spinning threads otherwise swamp the timings")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
+    parser.add_argument("--epochs", action="store_true", help="before/after fine-tuning epoch times instead")
+    parser.add_argument("--pack-cells", type=int, default=0, help="with --epochs: also the full pack, this many "
+                                                                  "meta-cells per epoch (e.g. 600)")
+    parser.add_argument("--epoch-worker", nargs=4, help=argparse.SUPPRESS)
     parser.add_argument("--worker", nargs=3, metavar=("IMPL", "CONV", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     device = args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
@@ -215,6 +318,13 @@ def main() -> None:
     if args.threads is None:
         args.threads = 1 if device == "cpu" else 0
     convs = args.convs or (["attention"] if args.quick else ["attention", "gcn"])
+    if args.epoch_worker:
+        setting, where, threads, cells = args.epoch_worker
+        print(json.dumps(epoch_worker(setting, where, int(threads), int(cells))))
+        return
+    if args.epochs:
+        run_epochs(args)
+        return
     if args.worker:
         impl, conv, batch = args.worker
         print(json.dumps(worker(impl, conv, int(batch), steps, args.quick, device, args.memory_limit_gb,

@@ -1,18 +1,23 @@
-"""CellTOSG-FM on the embedded real PBMC cells: test accuracy and macro-F1 with and without pretraining.
+"""CellTOSG-FM on the embedded real PBMC cells against logistic regression, per seed and on average.
 
 Data: scanpy's pbmc68k_reduced (700 cells, ``.raw`` log-normalised values, 10 ``bulk_labels`` cell types)
 mapped onto the human pack (duplicates summed), single-cell TOSGs over the pack subgraph of the measured
-genes, a seeded split by cell stratified by cell type (70/10/20). Baseline in the same run: logistic
-regression on the same values and split. Selection and early stopping use the validation split only.
+genes, a seeded split by cell stratified by cell type (70/10/20), seeds 0-4. Baseline in the same run:
+logistic regression on the same values and split. Rows: the recipe's model (``celltosg.train.RECIPE``)
+pretrained, its graph path alone (no skip path), and the model without pretraining. Selection and early
+stopping use the validation split only. Columns beyond the scores: training accuracy, the spread (std
+over classes) of the graph path's and the skip path's logits, the share of test cells whose prediction
+equals the skip path's alone (``=skip``), and seconds per fine-tuning epoch.
 
-    .venv/bin/python benchmarks/pbmc_accuracy.py            # full run
-    .venv/bin/python benchmarks/pbmc_accuracy.py --quick    # smoke run, under ~2 minutes
+    .venv/bin/python benchmarks/pbmc_accuracy.py            # full run (5 seeds)
+    .venv/bin/python benchmarks/pbmc_accuracy.py --quick    # smoke run, one seed
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import tempfile
 import time
 import warnings
@@ -60,62 +65,117 @@ def logistic_regression(cohort, seed: int) -> dict:
     return {"accuracy": float(accuracy_score(y, pred)), "macro_f1": float(f1_score(y, pred, average="macro"))}
 
 
+def fm_row(result, cohort) -> dict:
+    """Test metrics of a fine-tuning result plus the logit-path diagnostics of its model."""
+    from celltosg.evaluation import logit_paths
+    from celltosg.train import build_model, load_checkpoint
+
+    model = build_model(load_checkpoint(result.checkpoint), path=result.checkpoint)[0]
+    return {**result.metrics["test"], "train_accuracy": train_accuracy(model, cohort),
+            **logit_paths(model, cohort.X("test"))}
+
+
+def train_accuracy(model, cohort) -> float:
+    import torch
+
+    with torch.no_grad():
+        pred = model(torch.from_numpy(cohort.X("train")))["logits"].argmax(1).numpy()
+    return float((pred == cohort.labels("train")).mean())
+
+
+VARIANTS = {  # row name -> (FMConfig overrides, pretrained)
+    "CellTOSG-FM (pretrained)": ({}, True),
+    "graph path alone (no skip, pretrained)": ({"skip": False}, True),
+    "CellTOSG-FM, no pretraining": ({}, False),
+}
+
+
+def run_seed(seed: int, args, out: Path) -> dict[str, dict]:
+    """Logistic regression and the FM variants on one seeded split; returns {row name: metrics}."""
+    from celltosg.recipe import RECIPE
+    from celltosg.train import build_graph_inputs, finetune, pretrain
+
+    cohort = pbmc_cohort(seed)
+    config = RECIPE.config()
+    graph = build_graph_inputs(cohort.kg, seq_dim=config.seq_dim)
+    common = dict(task="cell_type", epochs=args.epochs, batch_size=RECIPE.batch_size, lr=RECIPE.lr,
+                  patience=args.patience, seed=seed, resume=False)
+    rows = {}
+    start = time.perf_counter()
+    rows["logistic regression (baseline)"] = {**logistic_regression(cohort, seed),
+                                              "seconds": time.perf_counter() - start}
+    start = time.perf_counter()
+    pre = pretrain(cohort, config=config, graph=graph, epochs=args.pretrain_epochs,
+                   batch_size=RECIPE.pretrain_batch_size, lr=RECIPE.pretrain_lr, mask_fraction=RECIPE.mask_fraction,
+                   seed=seed, out=out / f"seed{seed}" / "pretrained.ckpt")
+    pre_time = time.perf_counter() - start
+    print(f"seed {seed} pretraining: held-out-cell edge AUC {pre.metrics['auc']:.4f}, AP {pre.metrics['ap']:.4f} "
+          f"({pre_time:.0f} s)", flush=True)
+    for name, (changes, pretrained) in VARIANTS.items():
+        if name in args.skip_rows:
+            continue
+        start = time.perf_counter()
+        tuned = finetune(cohort, config=RECIPE.config(**changes), graph=None if pretrained else graph,
+                         pretrained=pre.checkpoint if pretrained else None,
+                         out_dir=out / f"seed{seed}" / name.split(" (")[0].replace(" ", "_").replace(",", ""),
+                         **common)
+        seconds = time.perf_counter() - start + (pre_time if pretrained else 0.0)
+        epochs = tuned.metrics["epochs_run"]
+        rows[name] = {**fm_row(tuned, cohort), "seconds": seconds, "s_per_epoch": (time.perf_counter() - start) / epochs}
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="few epochs: a smoke run")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=40, help="fine-tuning epochs (max)")
-    parser.add_argument("--pretrain-epochs", type=int, default=5)
-    parser.add_argument("--patience", type=int, default=10)
-    parser.add_argument("--lr", type=float, default=3e-3, help="fine-tuning learning rate")
-    parser.add_argument("--hidden", type=int, default=32)
-    parser.add_argument("--layers", type=int, default=1)
+    parser.add_argument("--quick", action="store_true", help="few epochs, one seed: a smoke run")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs (max; default: the recipe)")
+    parser.add_argument("--pretrain-epochs", type=int, default=None, help="default: the recipe")
+    parser.add_argument("--patience", type=int, default=None, help="default: the recipe")
+    parser.add_argument("--skip-rows", nargs="*", default=[], choices=list(VARIANTS), help="FM rows to leave out")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a busy machine)")
     parser.add_argument("--out", type=Path, default=None, help="keep checkpoints and metrics here")
     args = parser.parse_args()
-    if args.quick:
-        args.epochs, args.pretrain_epochs, args.patience = 3, 1, 3
 
     import torch
 
-    from celltosg.model import FMConfig
-    from celltosg.train import build_graph_inputs, finetune, pretrain
+    from celltosg.recipe import RECIPE
 
+    args.epochs = args.epochs or RECIPE.epochs
+    args.pretrain_epochs = args.pretrain_epochs or RECIPE.pretrain_epochs
+    args.patience = args.patience or RECIPE.patience
+    if args.quick:
+        args.epochs, args.pretrain_epochs, args.patience, args.seeds = 3, 1, 3, args.seeds[:1]
     torch.set_num_threads(args.threads)
     out = args.out or Path(tempfile.mkdtemp(prefix="pbmc_accuracy_"))
-    cohort = pbmc_cohort(args.seed)
-    config = FMConfig(hidden=args.hidden, heads=2, layers=args.layers, readout_dim=32, dropout=0.1)
-    start = time.perf_counter()
-    graph = build_graph_inputs(cohort.kg, seq_dim=config.seq_dim)
-    print(f"graph inputs (text + sequence features): {time.perf_counter() - start:.1f} s")
-    common = dict(task="cell_type", epochs=args.epochs, batch_size=32, lr=args.lr, patience=args.patience,
-                  seed=args.seed, resume=False)
-    rows = {}
-    start = time.perf_counter()
-    rows["logistic regression (baseline)"] = (logistic_regression(cohort, args.seed), time.perf_counter() - start)
-    start = time.perf_counter()
-    scratch = finetune(cohort, config=config, graph=graph, out_dir=out / "scratch", **common)
-    rows["CellTOSG-FM, no pretraining"] = (scratch.metrics["test"], time.perf_counter() - start)
-    start = time.perf_counter()
-    pre = pretrain(cohort, config=config, graph=graph, epochs=args.pretrain_epochs, batch_size=16, lr=3e-3,
-                   mask_fraction=0.05, seed=args.seed, out=out / "pretrained.ckpt")
-    pre_time = time.perf_counter() - start
-    print(f"pretraining: held-out-cell edge AUC {pre.metrics['auc']:.4f}, AP {pre.metrics['ap']:.4f} "
-          f"({pre.metrics['masked_pairs_per_step']} masked pairs per step, {pre_time:.0f} s)")
-    start = time.perf_counter()
-    tuned = finetune(cohort, pretrained=pre.checkpoint, out_dir=out / "pretrained", **common)
-    rows["CellTOSG-FM, pretrained"] = (tuned.metrics["test"], time.perf_counter() - start + pre_time)
-    baseline = rows["logistic regression (baseline)"][0]
-    print(f"\nsettings: {vars(args)}")
-    print(f"{'model':<34} {'test acc':>9} {'macro-F1':>9} {'F1 / baseline':>14} {'time s':>8}")
-    for name, (m, seconds) in rows.items():
-        print(f"{name:<34} {m['accuracy']:>9.4f} {m['macro_f1']:>9.4f} "
-              f"{m['macro_f1'] / baseline['macro_f1']:>14.3f} {seconds:>8.0f}")
-    summary = {name: {"accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "seconds": s}
-               for name, (m, s) in rows.items()}
-    summary["pretraining_edge"] = {"auc": pre.metrics["auc"], "ap": pre.metrics["ap"]}
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(f"settings: {vars(args)}; model: {RECIPE.model}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    per_seed = {}
+    for seed in args.seeds:
+        per_seed[seed] = run_seed(seed, args, out)
+        print_rows(f"seed {seed}", per_seed[seed])
+    names = list(per_seed[args.seeds[0]])
+    mean = {name: {key: float(np.mean([per_seed[s][name][key] for s in args.seeds]))
+                   for key in ("accuracy", "macro_f1", "seconds")} for name in names}
+    print_rows(f"mean over seeds {args.seeds}", mean)
+    base = mean["logistic regression (baseline)"]["macro_f1"]
+    for name in names[1:]:
+        print(f"{name}: mean macro-F1 {mean[name]['macro_f1']:.4f} - logistic regression {base:.4f} = "
+              f"{mean[name]['macro_f1'] - base:+.4f}")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    (out / "summary.json").write_text(json.dumps({"per_seed": per_seed, "mean": mean}, indent=2, default=float))
     print(f"outputs in {out}")
+
+
+def print_rows(title: str, rows: dict[str, dict]) -> None:
+    base = rows["logistic regression (baseline)"]["macro_f1"]
+    print(f"\n{title}")
+    print(f"{'model':<40} {'test acc':>8} {'macro-F1':>8} {'F1/base':>7} {'train acc':>9} {'graph spr':>9} "
+          f"{'skip spr':>8} {'=skip':>6} {'s/epoch':>7} {'time s':>7}")
+    for name, m in rows.items():
+        extra = (f"{m['train_accuracy']:>9.3f} {m['graph_spread']:>9.2f} {m['skip_spread']:>8.2f} {m['agree_skip']:>6.3f} "
+                 f"{m['s_per_epoch']:>7.2f}" if "graph_spread" in m else f"{'':>9} {'':>9} {'':>8} {'':>6} {'':>7}")
+        print(f"{name:<40} {m['accuracy']:>8.4f} {m['macro_f1']:>8.4f} {m['macro_f1'] / base:>7.3f} {extra} "
+              f"{m['seconds']:>7.0f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -33,14 +33,16 @@ class DemoSettings:
 
     @classmethod
     def for_mode(cls, quick: bool) -> DemoSettings:
-        return cls(1, 3, 3, 60) if quick else cls(5, 40, 10, 120)
+        from celltosg.recipe import RECIPE
+
+        return cls(1, 3, 3, 60) if quick else cls(RECIPE.pretrain_epochs, RECIPE.epochs, RECIPE.patience, 120)
 
     @staticmethod
     def model_config():
-        """Hidden 32, one global layer (``--hidden 32 --layers 1`` on the command line)."""
-        from celltosg.model import FMConfig
+        """The benchmarks' best configuration, :data:`celltosg.recipe.RECIPE` (the CLI's defaults)."""
+        from celltosg.recipe import RECIPE
 
-        return FMConfig(hidden=32, layers=1)
+        return RECIPE.config()
 
 
 @dataclass
@@ -173,6 +175,7 @@ def run_demo(out: str | os.PathLike = "demo_output", *, seed: int = 0, quick: bo
     from celltosg.build import build_store
     from celltosg.explain import explain_store
     from celltosg.loader import load_cohort
+    from celltosg.recipe import RECIPE
     from celltosg.store import TOSGStore
     from celltosg.train import finetune, pretrain
 
@@ -196,18 +199,21 @@ def run_demo(out: str | os.PathLike = "demo_output", *, seed: int = 0, quick: bo
                        f"celltosg query {store_dir} --json",
                        lambda: load_cohort(store, {}, task="cell_type", split_by="cell", seed=seed))
     ckpt = out / "pretrain.ckpt"
-    pretrained = steps.run("pretrain CellTOSG-FM (edge masking)", f"celltosg pretrain {store_dir} --split-by cell --hidden 32 --layers 1 "
-                           f"--epochs {settings.pretrain_epochs} --lr 3e-3 --seed {seed} --out {ckpt}",
+    recipe = RECIPE
+    pretrained = steps.run("pretrain CellTOSG-FM (edge masking)",
+                           f"celltosg pretrain {store_dir} --split-by cell --epochs {settings.pretrain_epochs} "
+                           f"--seed {seed} --out {ckpt}",
                            lambda: pretrain(cohort, config=settings.model_config(), epochs=settings.pretrain_epochs,
-                                            lr=3e-3, seed=seed, out=ckpt))
+                                            batch_size=recipe.pretrain_batch_size, lr=recipe.pretrain_lr,
+                                            mask_fraction=recipe.mask_fraction, seed=seed, out=ckpt))
     tuned = steps.run("fine-tune for cell types",
-                      f"celltosg finetune {store_dir} --task cell_type --split-by cell --pretrained {ckpt} --hidden 32 "
-                      f"--layers 1 --epochs {settings.finetune_epochs} --patience {settings.patience} --lr 3e-3 "
-                      f"--seed {seed} "
+                      f"celltosg finetune {store_dir} --task cell_type --split-by cell --pretrained {ckpt} "
+                      f"--epochs {settings.finetune_epochs} --patience {settings.patience} --seed {seed} "
                       f"--out {out / 'finetune'}",
                       lambda: finetune(cohort, task="cell_type", pretrained=ckpt, out_dir=out / "finetune",
                                        config=settings.model_config(), epochs=settings.finetune_epochs,
-                                       patience=settings.patience, lr=3e-3, seed=seed, resume=False))
+                                       batch_size=recipe.batch_size, patience=settings.patience, lr=recipe.lr,
+                                       seed=seed, resume=False))
     baselines = steps.run("CellTypist and logistic regression on the same split",
                           f"celltosg benchmark {store_dir} --task cell_type --split-by cell "
                           f"--models celltypist,logreg --seeds 1 --out {out / 'benchmark'}{q}",

@@ -87,13 +87,89 @@ def test_text_projection_runs_once_per_batch_on_node_rows(tiny_graph):
     assert shapes == [(tiny_graph.n_nodes, TEXT_DIM)]
 
 
-def test_readout_parameters_do_not_grow_with_nodes(tiny_kg):
+def test_pooled_readout_parameters_do_not_grow_with_nodes(tiny_kg):
     small = graph_inputs(tiny_kg.subgraph([f"GENE{i}" for i in range(12)]),
                          *random_features(tiny_kg.subgraph([f"GENE{i}" for i in range(12)])))
     large = graph_inputs(tiny_kg, *random_features(tiny_kg))
-    count = lambda g: sum(p.numel() for p in CellTOSGFM(g, config(n_classes=3)).parameters())  # noqa: E731
+    count = lambda g: sum(p.numel() for p in CellTOSGFM(g, config(n_classes=3, readout="pool", skip=False)).parameters())  # noqa: E731
     assert small.n_nodes < large.n_nodes
     assert count(small) == count(large)
+
+
+def test_per_node_readout_parameter_count_is_the_documented_function_of_n(tiny_graph):
+    hidden, rank, width = 8, 3, 6
+    model = CellTOSGFM(tiny_graph, config(readout_rank=rank, n_classes=4))
+    n = tiny_graph.n_nodes
+    expected = hidden * rank + rank + (n * rank + 1) * width + (width + 1) * width
+    assert sum(p.numel() for p in model.readout.parameters()) == expected
+    assert sum(p.numel() for p in model.skip.parameters()) == (tiny_graph.n_rna + 1) * 4
+
+
+def test_per_node_readout_matches_a_naive_loop():
+    """cell = rest(sum_n sum_r W1[:, n*r + k] * (W_r h_n + c)[k] + b1), written as explicit loops."""
+    from celltosg.model import PerNodeReadout
+
+    torch.manual_seed(0)
+    n, batch, hidden, rank, width = 5, 3, 4, 2, 6
+    readout = PerNodeReadout(n, hidden, rank, width).eval()
+    h = torch.randn(batch, n, hidden)
+    expected = torch.zeros(batch, width)
+    for b in range(batch):
+        first = readout.first.bias.clone()
+        for node in range(n):
+            z = readout.project.weight @ h[b, node] + readout.project.bias
+            for k in range(rank):
+                first = first + readout.first.weight[:, node * rank + k] * z[k]
+        expected[b] = readout.rest(first.unsqueeze(0))[0]
+    torch.testing.assert_close(readout(h), expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(readout.forward_nodes(h.transpose(0, 1).contiguous()), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_logits_are_the_graph_path_plus_the_skip_path(tiny_graph):
+    torch.manual_seed(0)
+    model = CellTOSGFM(tiny_graph, config(n_classes=3)).eval()
+    out = model(cells(tiny_graph))
+    torch.testing.assert_close(out["logits"], out["graph_logits"] + out["skip_logits"])
+    x = (cells(tiny_graph) - model.input_mean) / model.input_scale
+    torch.testing.assert_close(out["skip_logits"], x @ model.skip.weight.T + model.skip.bias)
+    plain = CellTOSGFM(tiny_graph, config(n_classes=3, skip=False)).eval()
+    assert plain.skip is None
+    assert torch.equal(plain(cells(tiny_graph))["skip_logits"], torch.zeros(3, 3))
+
+
+@pytest.mark.parametrize("readout", ["per_node", "pool"])
+def test_the_graph_changes_the_prediction(tiny_graph, readout):
+    """Hiding the global edges changes the graph path's logits: the read nodes are reached by messages."""
+    torch.manual_seed(0)
+    model = CellTOSGFM(tiny_graph, config(n_classes=3, readout=readout)).eval()
+    x = cells(tiny_graph)
+    hidden = torch.ones(tiny_graph.global_edge_index.shape[1], dtype=torch.bool)
+    assert not torch.allclose(model(x)["graph_logits"], model(x, edge_mask=hidden)["graph_logits"], atol=1e-5)
+
+
+def test_reverse_internal_edges_update_rna_nodes(tiny_graph):
+    torch.manual_seed(0)
+    x = cells(tiny_graph)
+    hidden = torch.ones(tiny_graph.global_edge_index.shape[1], dtype=torch.bool)
+    n_rna = tiny_graph.n_rna
+    forward_only = CellTOSGFM(tiny_graph, config()).eval()
+    torch.testing.assert_close(forward_only.encode(x)[:, :n_rna], forward_only.encode(x, edge_mask=hidden)[:, :n_rna])
+    both_ways = CellTOSGFM(tiny_graph, config(reverse_internal=True)).eval()
+    assert not torch.allclose(both_ways.encode(x)[:, :n_rna], both_ways.encode(x, edge_mask=hidden)[:, :n_rna])
+
+
+def test_input_standardisation_is_applied_and_clipped(tiny_graph):
+    model = CellTOSGFM(tiny_graph, config(clip=2.0)).eval()
+    mean, scale = torch.full((tiny_graph.n_rna,), 1.0), torch.full((tiny_graph.n_rna,), 0.5)
+    model.set_input_scaling(mean, scale)
+    x = torch.tensor([[0.0, 1.5, 9.0] + [1.0] * (tiny_graph.n_rna - 3)])
+    assert model.scale_input(x)[0, :3].tolist() == [-2.0, 1.0, 2.0]
+    assert "input_mean" in model.state_dict() and "input_scale" in model.state_dict()
+    off = CellTOSGFM(tiny_graph, config(standardize=False))
+    off.set_input_scaling(mean, scale)
+    assert torch.equal(off.scale_input(x), x)
+    with pytest.raises(MalformedInputError, match="positive scale"):
+        model.set_input_scaling(mean, torch.zeros(tiny_graph.n_rna))
 
 
 def test_modalities_can_be_switched_off(tiny_graph):

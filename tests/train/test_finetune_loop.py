@@ -18,8 +18,8 @@ FAST = dict(epochs=3, batch_size=16, lr=3e-3, patience=10, seed=7)
 
 
 def _run(cohort, graph, out_dir, **kwargs):
-    return finetune(cohort, task="cell_type", config=small_config(), graph=graph, out_dir=out_dir,
-                    **{**FAST, **kwargs})
+    return finetune(cohort, task="cell_type", graph=graph, out_dir=out_dir,
+                    **{"config": small_config(), **FAST, **kwargs})
 
 
 def test_same_seed_same_metrics_and_written_json(cohort, graph, tmp_path):
@@ -118,7 +118,30 @@ def test_frozen_encoder_trains_only_readout_and_head(cohort, graph, tmp_path):
     result = _run(cohort, graph, tmp_path / "run", freeze_encoder=True, epochs=2)
     final = load_checkpoint(result.checkpoint)["state_dict"]
     changed = {k for k in final if not torch.equal(final[k], initial[k])}
-    assert changed and all(k.startswith(("readout.", "head.")) for k in changed)
+    assert changed and all(k.startswith(("readout.", "head.", "skip.", "input_")) for k in changed)
+
+
+def test_standardisation_statistics_come_from_the_train_split_only(tiny_kg, graph, tmp_path):
+    """Val and test cells are shifted far away: any leak into the statistics moves them off the train ones."""
+    from .conftest import make_cohort
+
+    base = make_cohort(tiny_kg)
+    split = base.obs["split"].to_numpy()
+    X = np.concatenate([base.X(s) for s in ("train", "val", "test")])
+    order = np.concatenate([np.flatnonzero(split == s) for s in ("train", "val", "test")])
+    X_all = np.empty_like(X)
+    X_all[order] = X
+    held_out = split != "train"
+    X_all[held_out] = X_all[held_out] * 3.0 + 5.0
+    cohort = InMemoryCohort(X_all, split, tiny_kg, labels=base.obs["label"].to_numpy())
+    train = X_all[split == "train"].astype(np.float64)
+    result = _run(cohort, graph, tmp_path / "run", epochs=1)
+    state = load_checkpoint(result.checkpoint)["state_dict"]
+    np.testing.assert_allclose(state["input_mean"].numpy(), train.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(state["input_scale"].numpy(), train.std(0), rtol=1e-4, atol=1e-6)
+    off = _run(cohort, graph, tmp_path / "off", epochs=1, config=small_config(standardize=False))
+    off_state = load_checkpoint(off.checkpoint)["state_dict"]
+    assert torch.equal(off_state["input_mean"], torch.zeros(tiny_kg.n_rna))
 
 
 def test_single_class_cohort_is_refused(tiny_kg, graph, tmp_path):

@@ -54,8 +54,29 @@ def test_finetune_starts_from_the_pretrained_encoder(cohort, graph, tmp_path):
                       out_dir=tmp_path / "ft", epochs=1, batch_size=16, seed=0)
     encoder = load_checkpoint(pre.checkpoint)["state_dict"]
     tuned = load_checkpoint(result.checkpoint)["state_dict"]
-    frozen = [k for k in encoder if not k.startswith(("readout.", "head."))]
+    frozen = [k for k in encoder if not k.startswith(("readout.", "head.", "skip.", "input_"))]
     assert frozen and all(torch.equal(encoder[k], tuned[k]) for k in frozen)
+
+
+@pytest.mark.parametrize(("pretrained_readout", "tuned_readout"),
+                         [("per_node", "per_node"), ("per_node", "pool"), ("pool", "per_node"), ("pool", "pool")])
+def test_pretrained_encoder_loads_into_both_readouts(cohort, graph, tmp_path, pretrained_readout, tuned_readout):
+    from celltosg.model import AttentionReadout, PerNodeReadout
+    from celltosg.train._finetune import prepare
+
+    pre = pretrain(cohort, config=small_config(readout=pretrained_readout), graph=graph, epochs=1, batch_size=16,
+                   mask_fraction=0.2, seed=3, eval_rounds=1, out=tmp_path / "pre.ckpt")
+    encoder = load_checkpoint(pre.checkpoint)["state_dict"]
+    setup = prepare(cohort, task="cell_type", config=small_config(readout=tuned_readout, readout_rank=2),
+                    pretrained=pre.checkpoint, seed=0)
+    model = setup.model
+    assert isinstance(model.readout, PerNodeReadout if tuned_readout == "per_node" else AttentionReadout)
+    assert model.config.readout == tuned_readout and model.head.out_features == 3
+    state = model.state_dict()
+    shared = [k for k in encoder if k.startswith(("fusion.", "internal_layers.", "global_layers."))]
+    assert shared and all(torch.equal(encoder[k], state[k]) for k in shared)
+    logits = model(torch.from_numpy(cohort.X("test")))["logits"]
+    assert logits.shape == (len(cohort.X("test")), 3) and torch.isfinite(logits).all()
 
 
 def test_pretrained_on_other_genes_is_refused(cohort, graph, tiny_kg, tmp_path):

@@ -74,6 +74,9 @@ def fit_module(
     import torch
     import torch.nn.functional as F
 
+    from celltosg.train._memory import reuse_freed_memory
+
+    reuse_freed_memory()
     module.to(device)
     weight = torch.as_tensor(class_weights(y_train, n_classes), device=device)
     optimiser = torch.optim.Adam(module.parameters(), lr=config.lr, weight_decay=config.weight_decay)

@@ -13,10 +13,22 @@ WHERE_HELP = "FIELD=VALUE condition selecting the cohort; repeat it (the same fi
 SPLIT_HELP = "Split the cohort by 'donor' (honest estimates) or by 'cell' (needed for a single-donor store)."
 
 
-def _config(hidden: int, layers: int, conv: str):
-    from celltosg.model import FMConfig
+def _config(hidden: int, layers: int, conv: str, **changes):
+    """The recipe's FMConfig (``celltosg.train.RECIPE``) with the command line's settings."""
+    from celltosg.recipe import RECIPE
 
-    return FMConfig(hidden=hidden, layers=layers, conv=conv)
+    return RECIPE.config(hidden=hidden, layers=layers, conv=conv, **changes)
+
+
+def _recipe():
+    from celltosg.recipe import RECIPE
+
+    return RECIPE
+
+
+R = _recipe()
+STANDARDIZE_HELP = "Standardise each gene by the train split's mean and sd (clipped); stored in the checkpoint."
+REVERSE_HELP = "Also pass messages protein -> RNA after the global layers."
 
 
 def _format_metrics(metrics: dict) -> str:
@@ -36,13 +48,15 @@ def pretrain_command(
     out: Path = typer.Option(..., "--out", help="Checkpoint file to write (e.g. pretrained.ckpt)."),
     where: list[str] = typer.Option([], "--where", "-w", help=WHERE_HELP),
     split_by: str = typer.Option("donor", "--split-by", help=SPLIT_HELP),
-    epochs: int = typer.Option(5, "--epochs", help="Passes over the training cells."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Cells per step."),
-    lr: float = typer.Option(3e-3, "--lr", help="AdamW learning rate."),
-    mask_fraction: float = typer.Option(0.05, "--mask-fraction", help="Fraction of PPI pairs masked per step."),
-    hidden: int = typer.Option(32, "--hidden", help="Node embedding width."),
-    layers: int = typer.Option(2, "--layers", help="Global message-passing layers."),
+    epochs: int = typer.Option(R.pretrain_epochs, "--epochs", help="Passes over the training cells."),
+    batch_size: int = typer.Option(R.pretrain_batch_size, "--batch-size", help="Cells per step."),
+    lr: float = typer.Option(R.pretrain_lr, "--lr", help="AdamW learning rate."),
+    mask_fraction: float = typer.Option(R.mask_fraction, "--mask-fraction", help="Fraction of PPI pairs masked per step."),
+    hidden: int = typer.Option(R.model["hidden"], "--hidden", help="Node embedding width."),
+    layers: int = typer.Option(R.model["layers"], "--layers", help="Global message-passing layers."),
     conv: str = typer.Option("attention", "--conv", help="attention (fast), gat (exact), gcn or gin."),
+    reverse_internal: bool = typer.Option(False, "--reverse-internal/--no-reverse-internal", help=REVERSE_HELP),
+    standardize: bool = typer.Option(True, "--standardize/--no-standardize", help=STANDARDIZE_HELP),
     seed: int = typer.Option(0, "--seed", help="Seed for the split, initialisation, masks and batches."),
 ) -> None:
     """Pretrain the encoder by masked PPI-edge reconstruction; print held-out-cell edge AUC and AP."""
@@ -50,7 +64,8 @@ def pretrain_command(
     from celltosg.train import pretrain
 
     cohort = load_cohort(store, _conditions(where), task="pretrain", split_by=split_by, seed=seed)
-    result = pretrain(cohort, config=_config(hidden, layers, conv), epochs=epochs, batch_size=batch_size, lr=lr,
+    config = _config(hidden, layers, conv, reverse_internal=reverse_internal, standardize=standardize)
+    result = pretrain(cohort, config=config, epochs=epochs, batch_size=batch_size, lr=lr,
                       mask_fraction=mask_fraction, seed=seed, out=out)
     m = result.metrics
     typer.echo(f"held-out cells: {m['n_held_out']}   edge AUC: {m['auc']:.4f}   AP: {m['ap']:.4f}")
@@ -66,13 +81,24 @@ def finetune_command(
     pretrained: Path | None = typer.Option(None, "--pretrained", help="Checkpoint from `celltosg pretrain`."),
     freeze_encoder: bool = typer.Option(False, "--freeze-encoder", help="Train only the readout and task head."),
     split_by: str = typer.Option("donor", "--split-by", help=SPLIT_HELP),
-    epochs: int = typer.Option(30, "--epochs", help="Maximum passes over the training cells."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Cells per step."),
-    lr: float = typer.Option(3e-3, "--lr", help="AdamW learning rate (cosine schedule)."),
-    patience: int = typer.Option(5, "--patience", help="Stop after this many epochs without validation gain."),
-    hidden: int = typer.Option(32, "--hidden", help="Node embedding width (ignored with --pretrained)."),
-    layers: int = typer.Option(2, "--layers", help="Global message-passing layers (ignored with --pretrained)."),
+    epochs: int = typer.Option(R.epochs, "--epochs", help="Maximum passes over the training cells."),
+    batch_size: int = typer.Option(R.batch_size, "--batch-size", help="Cells per step."),
+    lr: float = typer.Option(R.lr, "--lr", help="AdamW learning rate (cosine schedule)."),
+    patience: int = typer.Option(R.patience, "--patience", help="Stop after this many epochs without validation gain."),
+    hidden: int = typer.Option(R.model["hidden"], "--hidden", help="Node embedding width (ignored with --pretrained)."),
+    layers: int = typer.Option(R.model["layers"], "--layers",
+                               help="Global message-passing layers (ignored with --pretrained)."),
     conv: str = typer.Option("attention", "--conv", help="attention, gat, gcn or gin (ignored with --pretrained)."),
+    reverse_internal: bool = typer.Option(False, "--reverse-internal/--no-reverse-internal",
+                                          help=REVERSE_HELP + " (ignored with --pretrained)."),
+    message_passing: bool = typer.Option(True, "--message-passing/--no-message-passing",
+                                         help="--no-message-passing: the ablation without graph layers."),
+    readout: str = typer.Option(R.model["readout"], "--readout", help="per_node (keeps gene identity) or pool."),
+    readout_rank: int = typer.Option(R.model["readout_rank"], "--readout-rank", help="Channels per node (per_node)."),
+    readout_dim: int = typer.Option(R.model["readout_dim"], "--readout-dim", help="Cell embedding width."),
+    skip: bool = typer.Option(R.model["skip"], "--skip/--no-skip", help="Linear skip path from the omic values "
+                                                                        "to the logits."),
+    standardize: bool = typer.Option(R.model["standardize"], "--standardize/--no-standardize", help=STANDARDIZE_HELP),
     seed: int = typer.Option(0, "--seed", help="Seed for the split, initialisation and batches."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT/last.ckpt when present."),
     devices: int = typer.Option(1, "--devices", help="CPU processes; more than 1 trains with DDP (no resume)."),
@@ -83,7 +109,10 @@ def finetune_command(
     from celltosg.train import finetune
 
     cohort = load_cohort(store, _conditions(where), task=task, split_by=split_by, seed=seed)
-    result = finetune(cohort, task=task, config=_config(hidden, layers, conv), pretrained=pretrained,
+    config = _config(hidden, layers, conv, reverse_internal=reverse_internal, message_passing=message_passing,
+                     readout=readout, readout_rank=readout_rank, readout_dim=readout_dim, skip=skip,
+                     standardize=standardize)
+    result = finetune(cohort, task=task, config=config, pretrained=pretrained,
                       freeze_encoder=freeze_encoder, epochs=epochs, batch_size=batch_size, lr=lr,
                       patience=patience, seed=seed, out_dir=out, resume=resume, devices=devices, strategy=strategy)
     if result.written:  # under DDP only rank 0 reports

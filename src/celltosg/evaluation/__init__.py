@@ -2,6 +2,7 @@
 
 from celltosg.evaluation._harness import RESULT_COLUMNS, ModelSpec, check_budget, evaluate_spec, run_benchmark
 from celltosg.evaluation._memory import PeakMemory, measure_peak_memory
+from celltosg.evaluation._paths import logit_paths
 from celltosg.evaluation._report import markdown_table, merge_results, plot_results, summarize, write_results
 from celltosg.evaluation._rewire import double_edge_swap, rewire_knowledge_graph
 from celltosg.evaluation._saved import is_saved_splits, save_splits, saved_seeds, saved_splits
@@ -14,6 +15,7 @@ from celltosg.evaluation._split import (
 )
 
 __all__ = [
+    "logit_paths",
     "RESULT_COLUMNS",
     "ModelSpec",
     "PeakMemory",

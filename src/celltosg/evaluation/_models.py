@@ -20,6 +20,7 @@ from celltosg.errors import UnknownIdentifierError
 from celltosg.evaluation._harness import ModelSpec
 from celltosg.evaluation._rewire import rewire_knowledge_graph
 from celltosg.evaluation._split import Split
+from celltosg.recipe import RECIPE
 
 GRID_SIZE = 4  # configurations evaluated on validation data per model: the shared tuning budget
 
@@ -88,13 +89,12 @@ class GraphCache:
 def _fm(cache: GraphCache, pretrain: PretrainCache, *, epochs: int, pretrain_epochs: int = 0,
         rewire: bool = False, **config_changes):
     def build(split: Split, params: dict, seed: int):
-        from celltosg.model import FMConfig
-
         kg = cache.rewired(split.kg, seed) if rewire else split.kg
-        config = FMConfig(hidden=params["hidden"], **config_changes)
+        config = RECIPE.config(hidden=params["hidden"], **config_changes)
         return CellTOSGFMClassifier(
             n_classes=split.n_classes, kg=kg, config=config, graph=cache.inputs(kg, split.node_features), seed=seed,
-            pretrain_epochs=pretrain_epochs, epochs=epochs, lr=params["lr"],
+            pretrain_epochs=pretrain_epochs, epochs=epochs, lr=params["lr"], patience=RECIPE.patience,
+            batch_size=RECIPE.batch_size,
             task=split.meta.get("task", "cell_type"), pretrain_cache=pretrain,
         )
 
@@ -142,16 +142,20 @@ def model_specs(names: Sequence[str] | str = "all", *, quick: bool = False, budg
         for kind in GNN_KINDS
     ]
     cache, pretrain = GraphCache(), PretrainCache()
-    fm_epochs = cap(4 if quick else 30)
-    fm_grid = tuple({"hidden": h, "lr": lr} for lr in (1e-3, 3e-3) for h in (32, 16))
+    fm_epochs = cap(4 if quick else RECIPE.epochs)
+    fm_grid = tuple({"hidden": h, "lr": lr} for lr in (RECIPE.lr, 1e-3) for h in (RECIPE.model["hidden"], 16))
     fm_variants = [
         ("celltosg_fm", "CellTOSG-FM, fine-tuned from scratch", {}),
         ("celltosg_fm_pretrained", "CellTOSG-FM, edge-masking pretraining then fine-tuning",
-         {"pretrain_epochs": 2 if quick else 5}),
+         {"pretrain_epochs": 2 if quick else RECIPE.pretrain_epochs}),
         ("fm_no_text", "ablation: no node text", {"use_text": False}),
         ("fm_no_seq", "ablation: no sequence features", {"use_seq": False}),
         ("fm_single_stage", "ablation: one message-passing stage over all edges", {"two_stage": False}),
         ("fm_rewired_kg", "ablation: signaling edges rewired, degrees preserved", {"rewire": True}),
+        ("fm_no_message_passing", "ablation: no message-passing layers", {"message_passing": False}),
+        ("fm_no_skip", "ablation: no skip path (the graph path alone)", {"skip": False}),
+        ("fm_pool_readout", "ablation: pooled readout (attention + mean + max) instead of per-node",
+         {"readout": "pool"}),
     ]
     specs += [ModelSpec(name, _fm(cache, pretrain, epochs=fm_epochs, **changes), fm_grid, needs_graph=True,
                         description=text) for name, text, changes in fm_variants]

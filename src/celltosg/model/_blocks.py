@@ -53,7 +53,7 @@ class ResidualConvBlock(nn.Module):
         self.kind = kind
         self.conv = make_conv(kind, hidden, hidden, heads)
         self.norm = nn.LayerNorm(hidden)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()  # p = 0 would still draw masks
 
     def forward(self, h: torch.Tensor, graph: GraphLike, return_attention: bool = False):
         """(B, N, hidden) -> (B, N, hidden), and alpha (B, E, H) or None when ``return_attention``."""

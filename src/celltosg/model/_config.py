@@ -8,6 +8,7 @@ from celltosg.errors import MalformedInputError
 
 CONV_KINDS = ("attention", "gat", "gcn", "gin")
 FUSION_KINDS = ("gated", "sum")
+READOUT_KINDS = ("per_node", "pool")
 
 
 @dataclass
@@ -33,9 +34,26 @@ class FMConfig:
     fusion
         ``gated`` (per-node, per-cell modality gates) or ``sum`` (plain sum, an ablation).
     dropout
-        Dropout on node features after fusion and each layer.
+        Dropout in the readout (before the cell embedding's last layer).
+    node_dropout
+        Dropout on node states after fusion and each layer (costly: it draws B*N*hidden numbers).
+    readout
+        ``per_node`` (default): each node's final state -> ``readout_rank`` channels (shared weights),
+        flattened over all N nodes, MLP to D (keeps gene identity); ``pool``: attention + mean + max
+        pooling over nodes (the ablation).
+    readout_rank
+        Channels per node r of the ``per_node`` readout.
     readout_dim
         Cell embedding width D.
+    skip
+        Add a linear map of the (standardised) omic values to the logits: ``logits = head(cell) + W x``.
+    message_passing
+        False skips every message-passing layer (the "no message passing" ablation).
+    reverse_internal
+        Also pass messages protein -> RNA after the global layers (one layer over the reversed internal
+        edges), so that RNA node states depend on the graph.
+    standardize, clip
+        Standardise each gene with the train split's mean and sd, clipped to ``[-clip, clip]``.
     n_classes
         Task head outputs C; 0 = no head (pretraining, embeddings).
     """
@@ -51,7 +69,15 @@ class FMConfig:
     two_stage: bool = True
     fusion: str = "gated"
     dropout: float = 0.1
+    node_dropout: float = 0.0
+    readout: str = "per_node"
+    readout_rank: int = 4
     readout_dim: int = 64
+    skip: bool = True
+    message_passing: bool = True
+    reverse_internal: bool = False
+    standardize: bool = True
+    clip: float = 10.0
     n_classes: int = 0
 
     def __post_init__(self) -> None:
@@ -59,14 +85,19 @@ class FMConfig:
             raise MalformedInputError(f"FMConfig.conv={self.conv!r} is unknown; choose one of {CONV_KINDS}")
         if self.fusion not in FUSION_KINDS:
             raise MalformedInputError(f"FMConfig.fusion={self.fusion!r} is unknown; choose one of {FUSION_KINDS}")
+        if self.readout not in READOUT_KINDS:
+            raise MalformedInputError(f"FMConfig.readout={self.readout!r} is unknown; choose one of {READOUT_KINDS}")
         if self.conv in ("attention", "gat") and self.hidden % self.heads:
             raise MalformedInputError(
                 f"FMConfig.hidden={self.hidden} is not a multiple of heads={self.heads}; change one of them")
-        for name in ("hidden", "heads", "layers", "readout_dim"):
+        for name in ("hidden", "heads", "layers", "readout_dim", "readout_rank"):
             if getattr(self, name) < 1:
                 raise MalformedInputError(f"FMConfig.{name} must be at least 1, got {getattr(self, name)}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise MalformedInputError(f"FMConfig.dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "node_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise MalformedInputError(f"FMConfig.{name} must be in [0, 1), got {getattr(self, name)}")
+        if self.clip <= 0:
+            raise MalformedInputError(f"FMConfig.clip must be positive, got {self.clip}")
         if self.n_classes < 0:
             raise MalformedInputError(f"FMConfig.n_classes must be >= 0, got {self.n_classes}")
 

@@ -110,8 +110,10 @@ class _SourceAttention(torch.autograd.Function):
         n, batch, heads, channels = h.shape
         score = (h * att).sum(-1)
         weight = torch.exp(score - score.amax(0, keepdim=True))
-        payload = torch.cat([h * weight.unsqueeze(-1), weight.unsqueeze(-1)], -1)
-        summed = (matrix @ payload.view(n, -1)).view(n, batch, heads, channels + 1)
+        payload = h.new_empty(n, batch, heads, channels + 1)  # [w h, w] written in place, no concatenation
+        torch.mul(h, weight.unsqueeze(-1), out=payload[..., :-1])
+        payload[..., -1] = weight
+        summed = torch.sparse.mm(matrix, payload.view(n, -1)).view(n, batch, heads, channels + 1)
         denominator = summed[..., -1].clamp_min(torch.finfo(h.dtype).tiny)
         out = summed[..., :-1] / denominator.unsqueeze(-1)
         ctx.matrix_t = matrix_t
@@ -124,12 +126,15 @@ class _SourceAttention(torch.autograd.Function):
         h, att, weight, denominator, out = ctx.saved_tensors
         n = h.shape[0]
         inv = denominator.reciprocal().unsqueeze(-1)
-        upstream = torch.cat([grad * inv, -(grad * out).sum(-1, keepdim=True) * inv], -1)
-        back = (ctx.matrix_t @ upstream.view(n, -1)).view(upstream.shape)
+        upstream = h.new_empty(*h.shape[:-1], h.shape[-1] + 1)
+        torch.mul(grad, inv, out=upstream[..., :-1])
+        upstream[..., -1] = -(grad * out).sum(-1) * inv.squeeze(-1)
+        back = torch.sparse.mm(ctx.matrix_t, upstream.view(n, -1)).view(upstream.shape)
         grad_p, grad_d = back[..., :-1], back[..., -1]
         grad_score = weight * ((grad_p * h).sum(-1) + grad_d)
         grad_h = grad_p * weight.unsqueeze(-1) + grad_score.unsqueeze(-1) * att
-        grad_att = torch.einsum("nbhc,nbh->hc", h, grad_score)
+        # (h * g).sum over nodes and cells: an einsum here permutes h into a strided copy (slow on CPU)
+        grad_att = (h * grad_score.unsqueeze(-1)).sum((0, 1))
         return grad_h, grad_att, None, None
 
 

@@ -1,5 +1,6 @@
 """Training CellTOSG-FM: edge-masking pretraining, fine-tuning, prediction, embeddings, checkpoints."""
 
+from celltosg.recipe import RECIPE, Recipe
 from celltosg.train._checkpoint import build_model, load_checkpoint, save_checkpoint
 from celltosg.train._data import CohortLike, InMemoryCohort
 from celltosg.train._finetune import FinetuneResult, finetune
@@ -13,6 +14,8 @@ __all__ = [
     "FinetuneResult",
     "InMemoryCohort",
     "PretrainResult",
+    "RECIPE",
+    "Recipe",
     "build_graph_inputs",
     "build_model",
     "classification_metrics",

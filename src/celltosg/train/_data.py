@@ -93,6 +93,21 @@ def split_tensor(cohort: CohortLike, split: str) -> torch.Tensor:
     return torch.from_numpy(X)
 
 
+def input_scaling(X_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-gene mean and sd (n_genes,) each of the TRAINING rows ``X_train`` (n, n_genes); an sd of 0 becomes 1.
+
+    Computed from the train split only, so validation and test cells never shape the model's inputs.
+    """
+    import torch
+
+    if len(X_train) == 0:
+        raise SplitError("no training cells to compute the input standardisation from")
+    X = X_train.double()
+    mean = X.mean(0)
+    sd = X.std(0, unbiased=False)
+    return mean.float(), torch.where(sd > 1e-6, sd, torch.ones_like(sd)).float()
+
+
 def held_out_tensor(cohort: CohortLike) -> torch.Tensor:
     """Expression of the val and test cells together (the cells training never sees)."""
     import torch

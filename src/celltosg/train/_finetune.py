@@ -16,9 +16,10 @@ from celltosg.errors import CheckpointError, SplitError
 from celltosg.io_utils import atomic_file
 from celltosg.progress import progress
 from celltosg.train._checkpoint import load_checkpoint, model_payload, save_checkpoint
-from celltosg.train._data import CohortLike, batches, check_labels, class_weights, split_tensor
+from celltosg.train._data import CohortLike, batches, check_labels, class_weights, input_scaling, split_tensor
 from celltosg.train._graph import build_graph_inputs
 from celltosg.train._loop import better, cpu_state, epoch_generator, evaluate, predict_logits
+from celltosg.train._memory import reuse_freed_memory
 from celltosg.train._metrics import classification_metrics
 
 if TYPE_CHECKING:
@@ -56,32 +57,42 @@ class _Setup:
     run: dict[str, Any]
 
 
-HEAD_PREFIX = "head."
-TRAINABLE_WHEN_FROZEN = ("readout.", HEAD_PREFIX)
+TRAINABLE_WHEN_FROZEN = ("readout.", "head.", "skip.")
+FRESH_WHEN_LOADED = (*TRAINABLE_WHEN_FROZEN, "input_")
 
 
 def encoder_parameter_names(model) -> set[str]:
-    """Names of the node-encoder parameters (fusion and message passing; not the readout or task head)."""
+    """Names of the node-encoder parameters (fusion and message passing; not the readout, head or skip)."""
     return {name for name, _ in model.named_parameters() if not name.startswith(TRAINABLE_WHEN_FROZEN)}
 
 
 def _load_pretrained(model, payload: dict, kg, path) -> None:
-    """Copy a pretrained encoder into ``model``; the genes must be the cohort's, the head stays fresh."""
+    """Copy a pretrained encoder (fusion and message passing) into ``model``; the genes must be the
+    cohort's. The readout, task head, skip path and input standardisation stay as ``model`` has them
+    (fresh), so an encoder pretrained with either readout loads into a model with either readout."""
     genes = [str(i) for i in kg.nodes["node_id"].to_numpy()[: kg.n_rna]]
     if payload["rna_node_ids"] != genes:
         raise CheckpointError(f"pretrained checkpoint {path} was trained on {len(payload['rna_node_ids'])} "
                               f"genes that differ from this cohort's {len(genes)}; pretrain on a cohort with "
                               "the same genes (the same store) or fine-tune without --pretrained")
-    encoder = {k: v for k, v in payload["state_dict"].items() if not k.startswith(HEAD_PREFIX)}
+    encoder = {k: v for k, v in payload["state_dict"].items() if not k.startswith(FRESH_WHEN_LOADED)}
     try:
         missing, unexpected = model.load_state_dict(encoder, strict=False)
     except RuntimeError as error:
         raise CheckpointError(f"pretrained checkpoint {path} does not fit this model ({error}); "
                               "re-create it with this celltosg version") from error
-    missing = [k for k in missing if not k.startswith(HEAD_PREFIX)]
+    missing = [k for k in missing if not k.startswith(FRESH_WHEN_LOADED)]
     if missing or unexpected:
         raise CheckpointError(f"pretrained checkpoint {path} does not fit this model (missing {missing[:5]}, "
                               f"unexpected {list(unexpected)[:5]}); re-create it with this celltosg version")
+
+
+def _pretrained_config(encoder, requested):
+    """The pretrained ``encoder`` config with the readout-side settings of ``requested`` (when given)."""
+    if requested is None:
+        return encoder
+    head_side = ("readout", "readout_rank", "readout_dim", "skip", "standardize", "clip", "dropout")
+    return dataclasses.replace(encoder, **{name: getattr(requested, name) for name in head_side})
 
 
 def prepare(cohort: CohortLike, *, task: str, config=None, pretrained: str | os.PathLike | None = None,
@@ -91,6 +102,7 @@ def prepare(cohort: CohortLike, *, task: str, config=None, pretrained: str | os.
 
     from celltosg.model import CellTOSGFM, FMConfig, GraphInputs
 
+    reuse_freed_memory()
     label_mapping = dict(cohort.label_mapping)
     if len(label_mapping) < 2:
         raise SplitError(f"task {task!r} has {len(label_mapping)} class(es) in this cohort; fine-tuning needs "
@@ -102,8 +114,8 @@ def prepare(cohort: CohortLike, *, task: str, config=None, pretrained: str | os.
         data[split] = (split_tensor(cohort, split), y)
     payload = load_checkpoint(pretrained) if pretrained is not None else None
     if payload is not None:
-        config = FMConfig.from_dict(payload["config"])
         graph = GraphInputs(**payload["graph"])
+        config = _pretrained_config(FMConfig.from_dict(payload["config"]), config)
     config = dataclasses.replace(config or FMConfig(), n_classes=len(label_mapping))
     if graph is None:
         graph = build_graph_inputs(cohort.kg, seq_dim=config.seq_dim)
@@ -111,6 +123,8 @@ def prepare(cohort: CohortLike, *, task: str, config=None, pretrained: str | os.
     model = CellTOSGFM(graph, config)
     if payload is not None:
         _load_pretrained(model, payload, cohort.kg, pretrained)
+    if config.standardize:
+        model.set_input_scaling(*input_scaling(data["train"][0]))
     if freeze_encoder:
         frozen = encoder_parameter_names(model)
         for name, parameter in model.named_parameters():

@@ -13,9 +13,10 @@ import numpy as np
 
 from celltosg.progress import progress
 from celltosg.train._checkpoint import model_payload, save_checkpoint
-from celltosg.train._data import CohortLike, batches, held_out_tensor, split_tensor
+from celltosg.train._data import CohortLike, batches, held_out_tensor, input_scaling, split_tensor
 from celltosg.train._graph import build_graph_inputs
 from celltosg.train._loop import cpu_state, epoch_generator
+from celltosg.train._memory import reuse_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,15 @@ def pretrain(cohort: CohortLike, *, config=None, epochs: int = 5, batch_size: in
 
     from celltosg.model import CellTOSGFM, EdgeMaskingObjective, FMConfig
 
+    reuse_freed_memory()
     config = dataclasses.replace(config or FMConfig(), n_classes=0)
     if graph is None:
         graph = build_graph_inputs(cohort.kg, seq_dim=config.seq_dim)
     X_train, X_held = split_tensor(cohort, "train"), held_out_tensor(cohort)
     torch.manual_seed(seed)
     model = CellTOSGFM(graph, config)
+    if config.standardize:
+        model.set_input_scaling(*input_scaling(X_train))
     objective = EdgeMaskingObjective(graph, config.hidden, mask_ratio=mask_fraction,
                                      degree_weight=degree_weight, seed=seed)
     model.to(device)
