@@ -97,6 +97,7 @@ def explain(
     contrast_label: str | None = None,
     method: str = DEFAULT_METHOD,
     baseline: str | np.ndarray = "mean",
+    baseline_rows: np.ndarray | None = None,
     layers: Sequence[int] | None = None,
     rule: str = "received",
     max_cells: int | None = 2000,
@@ -130,6 +131,8 @@ def explain(
     baseline
         Reference profile of the gradient methods: ``"mean"`` (the mean profile of all rows of ``X``),
         ``"zeros"`` or an (n_rna,) array.
+    baseline_rows
+        Indices of the rows of ``X`` the ``"mean"`` baseline averages (default: all rows).
     layers, rule
         Attention layers and node rule.
     max_cells
@@ -168,7 +171,7 @@ def explain(
         imp = contrast(imp, importance(model, ref_cells, method=method, layers=layers, rule=rule,
                                        batch_size=batch_size))
     else:
-        profile = baseline_profile(X, baseline)
+        profile = baseline_profile(X if baseline_rows is None else X[baseline_rows], baseline)
         imp = importance(model, cells, method=method, class_index=class_index, contrast_index=contrast_index,
                          baseline=profile, batch_size=batch_size, n_steps=n_steps)
     sub = core_subgraph(kg, imp.node, top_k, ranking=imp.ranking(), edge_index=imp.edge_index,
@@ -177,7 +180,7 @@ def explain(
     roles = sub.nodes["role"].value_counts()
     summary = {
         "class": class_label, "contrast": contrast_label or "mean of the other classes", "method": imp.method,
-        "baseline": (baseline if isinstance(baseline, str) else "given") if method != "attention" else None,
+        "baseline": (baseline if isinstance(baseline, str) else "given profile") if method != "attention" else None,
         "node_rule": rule if method == "attention" else None,
         "layers": None if layers is None else list(layers), "n_cells": imp.n_cells, "n_reference_cells": n_reference,
         "top_k": top_k, "n_nodes": int(roles.get("seed", 0) + roles.get("connector", 0)),

@@ -98,9 +98,8 @@ of class-contrastive attention), each at most ``max_cells``.
     X = np.zeros((len(chosen), len(columns)), dtype=np.float32)
     if len(chosen):
         X[:, present] = normalize_log1p(read_columns(store, rows.index.to_numpy()[chosen], columns[present]))
-    if baseline == "mean":
-        baseline = X[np.searchsorted(chosen, cohort)].mean(0) if len(cohort) else "zeros"
     log.info("explaining %s on %d cells of %s", payload["task"], len(chosen), store)
     return explain(model, X, labels[chosen], mapping, kg, class_label=class_label, out_dir=out_dir, top_k=top_k,
-                   contrast_label=contrast_label, method=method, baseline=baseline, layers=layers, rule=rule,
+                   contrast_label=contrast_label, method=method, baseline=baseline,
+                   baseline_rows=np.searchsorted(chosen, cohort), layers=layers, rule=rule,
                    max_cells=max_cells, batch_size=batch_size, n_steps=n_steps, seed=seed)

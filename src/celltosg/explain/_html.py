@@ -3,7 +3,7 @@
 The page inlines Cytoscape.js (vendored from its npm package, see ``_vendor/README.md``; MIT licence) and
 the subgraph as JSON, so it opens offline from disk. Node positions are the figure's community layout.
 Hovering a node shows its symbol, score, type, role and GO text; clicking an enriched term highlights its
-genes. The page records its own state in ``<pre id="status">`` (JSON: nodes rendered, errors caught), which
+genes (``subgraph.html#term=N`` opens with the N-th term selected). The page records its own state in ``<pre id="status">`` (JSON: nodes rendered, errors caught), which
 the headless-browser test reads.
 """
 
@@ -124,6 +124,8 @@ again to clear).</p><h4>Enriched terms (lowest p first)</h4><div id="terms"></di
     var bb = cy.nodes().renderedBoundingBox();
     report({state: "ready", nodes: cy.nodes().length, edges: cy.edges().length, visible: cy.nodes(":visible").length,
             width: Math.round(bb.w), height: Math.round(bb.h)});
+    var asked = /^#term=(\d+)$/.exec(location.hash);  // a link to page.html#term=N opens with term N selected
+    if (asked && document.getElementById("term" + asked[1])) { document.getElementById("term" + asked[1]).click(); }
   } catch (err) {
     errors.push(String(err && err.stack || err));
     report({state: "error"});
