@@ -11,11 +11,15 @@ recall@120 of the planted genes that the cohort measures, and the ratio to Wilco
 Part 2, PBMC marker genes. The demo's chain (the 700 PBMC cells embedded in scanpy, split by cell,
 pretraining then fine-tuning with the demo's settings), then for CD14+ Monocyte, CD19+ B and CD56+ NK: the
 overlap of each method's top 20 genes with the top 50 of scanpy's Wilcoxon ranking of that class against
-the rest (same model inputs), and whether the default method's core subgraph enriches an immune-related GO
-term (immune, leukocyte, myeloid, inflammatory, antigen) at q < 0.05.
+the rest (same model inputs), and whether the core subgraph enriches an immune-related GO term (immune,
+leukocyte, myeloid, inflammatory, antigen) at q < 0.05.
+
+Both parts also explain an MLP (``celltosg.baselines.MLPClassifier``) trained on the same inputs and split,
+through the same gradient code: how the attribution methods do on a classifier that has learned the
+classes, apart from how well CellTOSG-FM has.
 
     PYTHONPATH=src .venv/bin/python benchmarks/explain_recovery.py [--quick] [--part all|simulated|pbmc]
-        [--out DIR] [--seed N] [--threads 1]
+        [--out DIR] [--seed N] [--threads 1] [--pbmc-demo DEMO_OUT]
 
 Tables are printed and written to ``OUT/tables.md``; everything to ``OUT/summary.json``.
 """
@@ -70,12 +74,43 @@ def wilcoxon_ranking(X: np.ndarray, labels: np.ndarray, genes: list[str], group:
     return list(dict.fromkeys(genes[int(column)] for column in ranked[order]))
 
 
-def run_methods(model, X, labels, mapping, kg, class_label, out: Path, *, contrast_label, top_k, max_cells, seed):
-    """{label: ExplainResult} for every method in :data:`METHODS`, with seconds."""
+class ExpressionClassifier:
+    """An MLP trained on the same model inputs, seen through CellTOSG-FM's public interface.
+
+    ``forward(x)["logits"]`` and ``graph`` (the FM's, for the RNA -> protein node map) are all the gradient
+    methods use, so the same attribution code explains it: a check of the methods on a classifier that has
+    learned the classes, independent of the FM's readout.
+    """
+
+    @staticmethod
+    def fit(cohort, graph, seed: int):
+        import torch
+
+        from celltosg.baselines import MLPClassifier
+
+        mlp = MLPClassifier(n_classes=len(cohort.label_mapping), seed=seed, device=torch.device("cpu"))
+        mlp.fit(cohort.X("train"), cohort.labels("train"), cohort.X("val"), cohort.labels("val"))
+        accuracy = float((mlp.predict_proba(cohort.X("test")).argmax(1) == cohort.labels("test")).mean())
+
+        class Wrapped(torch.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.mlp = mlp._module.cpu().eval()
+                self.graph = graph
+
+            def forward(self, x):
+                return {"logits": self.mlp(x)}
+
+        return Wrapped(), accuracy
+
+
+def run_methods(model, X, labels, mapping, kg, class_label, out: Path, *, contrast_label, top_k, max_cells, seed,
+                methods=METHODS):
+    """{label: (ExplainResult, seconds)} for every method in ``methods``."""
     from celltosg.explain import explain
 
     results = {}
-    for label, method, baseline, rule in METHODS:
+    for label, method, baseline, rule in methods:
         start = time.perf_counter()
         slug = re.sub(r"\W+", "_", label).strip("_")
         res = explain(model, X, labels, mapping, kg, class_label=class_label, contrast_label=contrast_label,
@@ -122,6 +157,10 @@ def simulated(args, out: Path) -> tuple[pd.DataFrame, dict]:
     X, labels = X[chosen], labels[chosen]  # the same cells for the explanations and the Wilcoxon baseline
     runs = run_methods(model, X, labels, mapping, kg, disease, out / "explain", contrast_label=None,
                        top_k=args.top_k, max_cells=max_cells, seed=args.seed)
+    mlp, mlp_accuracy = ExpressionClassifier.fit(cohort, model.graph, args.seed)
+    runs.update({f"MLP: {label}": run for label, run in run_methods(
+        mlp, X, labels, mapping, kg, disease, out / "explain_mlp", contrast_label=None, top_k=args.top_k,
+        max_cells=max_cells, seed=args.seed, methods=METHODS[1:]).items()})
     rankings = {label: gene_ranking(kg, res.importance.ranking()) for label, (res, _) in runs.items()}
     seconds.update({label: sec for label, (_, sec) in runs.items()})
     start = time.perf_counter()
@@ -139,12 +178,13 @@ def simulated(args, out: Path) -> tuple[pd.DataFrame, dict]:
     test = result.metrics["test"]
     info = {"cells": int(len(cohort.obs)), "explained_cells_per_class": max_cells, "genes": int(kg.n_rna),
             "planted": len(truth_all), "planted_measured": len(truth), "test_accuracy": test["accuracy"],
-            "test_macro_f1": test["macro_f1"], "finetune_seconds": seconds["finetune"]}
+            "test_macro_f1": test["macro_f1"], "finetune_seconds": seconds["finetune"], "mlp_test_accuracy": mlp_accuracy}
     return table, info
 
 
 def pbmc_model(args, out: Path):
-    """The demo's PBMC store, cohort and fine-tuned model (same settings as ``celltosg demo``)."""
+    """The demo's PBMC store, cohort and fine-tuned model (same settings as ``celltosg demo``), trained here or
+    read from the output of a finished ``celltosg demo --out DIR`` (``--pbmc-demo DIR``)."""
     from celltosg.build import build_store
     from celltosg.demo import DemoSettings, _write_input
     from celltosg.loader import load_cohort
@@ -152,6 +192,20 @@ def pbmc_model(args, out: Path):
     from celltosg.train import build_model, finetune, load_checkpoint, pretrain
 
     settings = DemoSettings.for_mode(args.quick)
+    if args.pbmc_demo is not None:
+        cohort = load_cohort(TOSGStore.open(args.pbmc_demo / "store"), {}, task="cell_type", split_by="cell",
+                             seed=args.seed)
+        payload = load_checkpoint(args.pbmc_demo / "finetune" / "model.ckpt")
+        model, _, _ = build_model(payload)
+        X, y = cohort.X("test"), cohort.labels("test")
+        import torch
+
+        with torch.no_grad():
+            pred = model(torch.as_tensor(X))["logits"].argmax(1).numpy()
+        from sklearn.metrics import f1_score
+
+        return cohort, model, {"accuracy": float((pred == y).mean()),
+                               "macro_f1": float(f1_score(y, pred, average="macro"))}, settings
     h5ad = _write_input(out)
     store_dir = out / "store"
     if not store_dir.exists():
@@ -177,11 +231,15 @@ def pbmc(args, out: Path) -> tuple[pd.DataFrame, dict]:
     kg, mapping = cohort.kg, cohort.label_mapping
     X, labels = cohort.X(None), cohort.labels(None)
     genes = list(kg.rna_symbols.astype(str))
+    mlp, mlp_accuracy = ExpressionClassifier.fit(cohort, model.graph, args.seed)
     rows = []
     for class_label in PBMC_CLASSES:
         wilcoxon = wilcoxon_ranking(X, labels, genes, mapping[class_label], None, by_magnitude=False)[:50]
-        runs = run_methods(model, X, labels, mapping, kg, class_label, out / "explain" / class_label.replace(" ", "_"),
-                           contrast_label=None, top_k=settings.top_k, max_cells=None, seed=args.seed)
+        where = out / "explain" / class_label.replace(" ", "_")
+        common = dict(contrast_label=None, top_k=settings.top_k, max_cells=None, seed=args.seed)
+        runs = run_methods(model, X, labels, mapping, kg, class_label, where, **common)
+        runs.update({f"MLP: {label}": run for label, run in run_methods(
+            mlp, X, labels, mapping, kg, class_label, where / "mlp", methods=METHODS[1:], **common).items()})
         for label, (res, seconds) in runs.items():
             top = gene_ranking(kg, res.importance.ranking())[:20]
             immune = res.enrichment[(res.enrichment["q"] < 0.05) & res.enrichment["term_name"].str.contains(IMMUNE)]
@@ -195,7 +253,7 @@ def pbmc(args, out: Path) -> tuple[pd.DataFrame, dict]:
     table = pd.DataFrame(rows)
     info = {"cells": int(len(cohort.obs)), "genes": int(kg.n_rna), "test_accuracy": test["accuracy"],
             "test_macro_f1": test["macro_f1"], "train_seconds": train_seconds, "default_method": DEFAULT_METHOD,
-            "top_k": settings.top_k}
+            "top_k": settings.top_k, "mlp_test_accuracy": mlp_accuracy}
     return table, info
 
 
@@ -211,6 +269,8 @@ def main() -> None:
     parser.add_argument("--max-cells", type=int, default=None,
                         help="Cells per class explained, simulated (default 200 quick, 500 full).")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads.")
+    parser.add_argument("--pbmc-demo", type=Path, default=None,
+                        help="Explain the model of a finished `celltosg demo --out DIR` instead of training one.")
     args = parser.parse_args()
     os.environ.setdefault("CELLTOSG_QUIET", "1")
     logging.basicConfig(level=logging.WARNING)
@@ -225,8 +285,8 @@ def main() -> None:
         table, info = simulated(args, args.out / "simulated")
         head = (f"Simulated disease module: {info['cells']} meta-cells, {info['genes']} genes, "
                 f"{info['planted_measured']} of {info['planted']} planted genes measured; classifier test accuracy "
-                f"{info['test_accuracy']:.3f}, macro-F1 {info['test_macro_f1']:.3f}; "
-                f"{info['explained_cells_per_class']} cells per class explained")
+                f"{info['test_accuracy']:.3f}, macro-F1 {info['test_macro_f1']:.3f} (MLP on the same inputs: "
+                f"{info['mlp_test_accuracy']:.3f}); {info['explained_cells_per_class']} cells per class explained")
         print(head)
         print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
         markdown += [head, "", table.to_markdown(index=False, floatfmt=".3f"), ""]
@@ -234,15 +294,16 @@ def main() -> None:
     if args.part in ("all", "pbmc"):
         table, info = pbmc(args, args.out / "pbmc")
         head = (f"PBMC ({info['cells']} cells, {info['genes']} genes), demo settings; classifier test accuracy "
-                f"{info['test_accuracy']:.3f}, macro-F1 {info['test_macro_f1']:.3f}; core subgraph top_k "
+                f"{info['test_accuracy']:.3f}, macro-F1 {info['test_macro_f1']:.3f} (MLP on the same inputs: "
+                f"{info['mlp_test_accuracy']:.3f}); core subgraph top_k "
                 f"{info['top_k']}; default method {info['default_method']}")
         print(head)
         shown = table.drop(columns=["top 20"])
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
         markdown += [head, "", shown.to_markdown(index=False, floatfmt=".1f"), ""]
-        tops = table[table["method"].str.startswith("integrated_gradients (mean)")]
+        tops = table[table["method"].str.contains("integrated_gradients (mean)", regex=False)]
         markdown += ["Top 20 genes, integrated gradients (mean baseline):", ""]
-        markdown += [f"- {r['class']}: {r['top 20']}" for r in tops.to_dict("records")] + [""]
+        markdown += [f"- {r['class']}, {r['method']}: {r['top 20']}" for r in tops.to_dict("records")] + [""]
         record["pbmc"] = {"info": info, "table": table.to_dict("records")}
     record["load_average_at_end"] = os.getloadavg()
     print(f"load average (1, 5, 15 min): start {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}, end "
