@@ -112,7 +112,7 @@ def plot_subgraph(sub: CoreSubgraph, stem: str | os.PathLike, *, title: str = ""
     if collection is not None:
         fig.colorbar(collection, ax=ax, shrink=0.5, pad=0.01, label="importance (signed; + = towards the class)")
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 0.0), ncol=4, fontsize=9, frameon=False)
-    ax.set_title(title or "core subgraph")
+    ax.set_title(title or "core subgraph", pad=22)
     n_unconnected = int((sub.nodes["role"] == "unconnected").sum())
     ax.text(0.5, 1.0, f"{len(core)} nodes; labels: the {len(texts)} best-ranked genes"
             + (f"; {n_unconnected} top nodes not connectable within the budget are listed in nodes.csv"
