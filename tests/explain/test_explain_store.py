@@ -63,6 +63,8 @@ def test_cli_explain(checkpoint, tiny_store, tmp_path):
     nodes = __import__("pandas").read_csv(out / "nodes.csv")
     assert nodes["role"].isin(["seed", "connector"]).sum() <= 5
     assert CliRunner().invoke(app, ["explain", "--help"]).exit_code == 0
+    bad = CliRunner().invoke(app, args[:-4] + ["--method", "lime", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code != 0 and "unknown explanation method" in str(bad.exception)
 
 
 def test_where_parsing():

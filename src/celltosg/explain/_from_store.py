@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from celltosg.errors import CheckpointError, UnknownIdentifierError
+from celltosg.errors import CellTOSGError, CheckpointError, UnknownIdentifierError
 from celltosg.explain._explain import ExplainResult, explain
-from celltosg.explain._importance import DEFAULT_METHOD
+from celltosg.explain._importance import DEFAULT_METHOD, METHODS
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +67,8 @@ of class-contrastive attention), each at most ``max_cells``.
     from celltosg.train import build_model, load_checkpoint
     from celltosg.train._checkpoint import load_pack
 
+    if method not in METHODS:  # before any reading
+        raise CellTOSGError(f"unknown explanation method {method!r}; choose one of {', '.join(METHODS)}")
     payload = load_checkpoint(checkpoint)
     mapping = dict(payload["label_mapping"])
     if not mapping:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 CYTOSCAPE_JS = "cytoscape-3.35.0.min.js"
 N_TERMS = 25
 
-PAGE = """<!DOCTYPE html>
+PAGE = r"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>__TITLE__</title>
 <style>
 body { margin: 0; font: 13px sans-serif; display: flex; height: 100vh; }
