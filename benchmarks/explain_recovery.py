@@ -237,7 +237,8 @@ def pbmc(args, out: Path) -> tuple[pd.DataFrame, dict]:
         wilcoxon = wilcoxon_ranking(X, labels, genes, mapping[class_label], None, by_magnitude=False)[:50]
         where = out / "explain" / class_label.replace(" ", "_")
         common = dict(contrast_label=None, top_k=settings.top_k, max_cells=None, seed=args.seed)
-        runs = run_methods(model, X, labels, mapping, kg, class_label, where, **common)
+        runs = run_methods(model, X, labels, mapping, kg, class_label, where, **common,
+                           methods=[m for m in METHODS if m[2] != "zeros"])  # zeros: see the MLP and part 1
         runs.update({f"MLP: {label}": run for label, run in run_methods(
             mlp, X, labels, mapping, kg, class_label, where / "mlp", methods=METHODS[1:], **common).items()})
         for label, (res, seconds) in runs.items():

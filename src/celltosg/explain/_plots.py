@@ -47,8 +47,8 @@ def plot_subgraph(sub: CoreSubgraph, stem: str | os.PathLike, *, title: str = ""
                   n_labels: int = N_LABELS, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
     """Draw the core subgraph (see :mod:`celltosg.explain._layout` for the layout).
 
-    Colour = signed importance on a diverging scale centred at zero (red pushes towards the class, blue
-    away); shape = node type (circle RNA, square protein); large with a black outline = seed, small with a
+    Colour = signed importance on a diverging symmetric-log scale centred at zero (red pushes towards the
+    class, blue away); shape = node type (circle RNA, square protein); large with a black outline = seed, small with a
     grey outline = connector; edge style = edge kind; labels for the ``n_labels`` best genes only, moved
     apart by adjustText. Unconnected top nodes are not drawn (they are listed in ``nodes.csv``).
 
@@ -68,7 +68,7 @@ def plot_subgraph(sub: CoreSubgraph, stem: str | os.PathLike, *, title: str = ""
     """
     import networkx as nx
     from adjustText import adjust_text
-    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.colors import SymLogNorm
     from matplotlib.lines import Line2D
 
     from celltosg.explain._layout import community_layout, label_nodes
@@ -79,7 +79,9 @@ def plot_subgraph(sub: CoreSubgraph, stem: str | os.PathLike, *, title: str = ""
     core = sub.core
     scores = core["score"].to_numpy(dtype=float)
     bound = float(np.nanmax(np.abs(scores))) if np.isfinite(scores).any() and np.nanmax(np.abs(scores)) > 0 else 1.0
-    norm = TwoSlopeNorm(vcenter=0.0, vmin=-bound, vmax=bound)
+    magnitude = np.abs(scores[np.isfinite(scores) & (scores != 0)])
+    # symmetric log scale: scores span orders of magnitude; linear below the 10th percentile of |score|
+    norm = SymLogNorm(linthresh=float(np.quantile(magnitude, 0.1)) if magnitude.size else 1.0, vmin=-bound, vmax=bound)
     handles = []
     for kind, (colour, style) in EDGE_STYLES.items():
         edgelist = [(u, v) for u, v, k in graph.edges(data="kind") if k == kind]
@@ -110,7 +112,7 @@ def plot_subgraph(sub: CoreSubgraph, stem: str | os.PathLike, *, title: str = ""
                      bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75})
              for node in label_nodes(sub, n_labels)]
     if collection is not None:
-        fig.colorbar(collection, ax=ax, shrink=0.5, pad=0.01, label="importance (signed; + = towards the class)")
+        fig.colorbar(collection, ax=ax, shrink=0.5, pad=0.01, label="importance (signed, symmetric log scale; + = towards the class)")
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 0.0), ncol=4, fontsize=9, frameon=False)
     ax.set_title(title or "core subgraph", pad=22)
     n_unconnected = int((sub.nodes["role"] == "unconnected").sum())
