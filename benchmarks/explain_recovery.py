@@ -164,9 +164,9 @@ def simulated(args, out: Path) -> tuple[pd.DataFrame, dict]:
     rankings = {label: gene_ranking(kg, res.importance.ranking()) for label, (res, _) in runs.items()}
     seconds.update({label: sec for label, (_, sec) in runs.items()})
     start = time.perf_counter()
-    rankings["scanpy Wilcoxon (|score|)"] = wilcoxon_ranking(X, labels, list(kg.rna_symbols.astype(str)),
+    rankings["scanpy Wilcoxon (abs score)"] = wilcoxon_ranking(X, labels, list(kg.rna_symbols.astype(str)),
                                                              mapping[disease], mapping["normal"], by_magnitude=True)
-    seconds["scanpy Wilcoxon (|score|)"] = time.perf_counter() - start
+    seconds["scanpy Wilcoxon (abs score)"] = time.perf_counter() - start
     rows = []
     for label, ranked in rankings.items():
         rows.append({"ranking": label, "P@20": len(set(ranked[:20]) & truth) / 20,
