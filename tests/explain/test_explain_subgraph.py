@@ -39,10 +39,11 @@ def test_max_connectors_and_promotion():
     assert seeds == [0, 3, 1] and extra == [2] and unconnected == [4]
 
 
-def test_isolated_best_node_does_not_anchor_the_core():
-    edges = _edges([(1, 2)])
-    seeds, extra, unconnected = grow_core(edges, 4, _ranking([0, 1, 2], 4), top_k=3)
-    assert seeds == [1, 2] and extra == [] and unconnected == [0]
+def test_nodes_outside_the_largest_component_do_not_anchor_the_core():
+    # 0 has no edge; 1-2 is an island pair; 3-4-5-6 is the largest component
+    edges = _edges([(1, 2), (3, 4), (4, 5), (5, 6)])
+    seeds, extra, unconnected = grow_core(edges, 7, _ranking([0, 1, 2, 4, 6], 7), top_k=4)
+    assert seeds == [4, 6] and extra == [5] and unconnected == [0, 1, 2]
 
 
 def test_random_graphs_respect_the_budget_and_stay_connected():

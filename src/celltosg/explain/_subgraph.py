@@ -3,8 +3,10 @@
 Rule (greedy by rank, so connectors are spent on the best-scored seeds first):
 
 1. Candidates are the nodes in order of ranking score (ties by node index; NaN never taken). The
-   knowledge graph is taken as undirected (every edge kind).
-2. The first candidate with at least one edge starts the core as a seed.
+   knowledge graph is taken as undirected (every edge kind). The core lives in its largest connected
+   component: candidates outside it (a gene whose protein has no interaction partner, say) are
+   ``unconnected``.
+2. The first candidate in that component starts the core as a seed.
 3. Each next candidate joins as a ``seed`` when a shortest path from it to the core has at most
    ``max_connectors`` intermediate nodes and the core, with the candidate and those intermediates
    (``connector``), still has at most ``top_k`` nodes; a candidate already in the core as a connector
@@ -110,11 +112,13 @@ def grow_core(edges: np.ndarray, n_nodes: int, ranking: np.ndarray, top_k: int,
         candidates in rank order.
     """
     from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
 
     src, dst = np.asarray(edges, dtype=np.int64)
     graph = coo_matrix((np.ones(2 * len(src)), (np.concatenate([src, dst]), np.concatenate([dst, src]))),
                        shape=(n_nodes, n_nodes)).tocsr()
-    degree = np.diff(graph.indptr)
+    _, component = connected_components(graph, directed=False)
+    giant = component == np.bincount(component).argmax()
     in_core = np.zeros(n_nodes, dtype=bool)
     seeds: list[int] = []
     extra: list[int] = []
@@ -127,12 +131,12 @@ def grow_core(edges: np.ndarray, n_nodes: int, ranking: np.ndarray, top_k: int,
             extra.remove(node)
             seeds.append(node)
             continue
+        if not giant[node]:
+            unconnected.append(node)
+            continue
         if not seeds:
-            if degree[node]:
-                seeds.append(node)
-                in_core[node] = True
-            else:
-                unconnected.append(node)
+            seeds.append(node)
+            in_core[node] = True
             continue
         path = _path_to_core(graph, node, in_core, min(max_connectors, top_k - size - 1))
         if path is None:
