@@ -43,7 +43,7 @@ def test_explain_store_contrast(checkpoint, tiny_store, tmp_path):
     assert len(result.subgraph.core) <= 6
     default = explain_store(checkpoint, tiny_store, {"tissue": "lung"}, class_label="asthma", top_k=6,
                             out_dir=tmp_path / "ig", max_cells=25, n_steps=4)
-    assert default.summary["method"] == "integrated_gradients" and default.summary["baseline"] == "mean"
+    assert default.summary["method"] == "gradient_x_input" and default.summary["baseline"] == "mean"
     assert default.summary["n_cells"] == 25 and len(default.subgraph.core) <= 6
     with pytest.raises(UnknownIdentifierError, match="model's classes"):
         explain_store(checkpoint, tiny_store, {}, class_label="flu", out_dir=tmp_path / "x")

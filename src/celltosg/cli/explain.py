@@ -34,8 +34,9 @@ def explain(
     top_k: int = typer.Option(120, "--top-k", help="Most nodes of the core subgraph (seeds plus connectors)."),
     out: Path = typer.Option(..., "--out", help="Output directory (replaced if it exists)."),
     max_cells: int = typer.Option(2000, "--max-cells", help="At most this many cells per class (seeded subset)."),
-    method: str = typer.Option("integrated_gradients", "--method",
-                               help="integrated_gradients (default), gradient_x_input or attention."),
+    method: str = typer.Option("gradient_x_input", "--method",
+                               help="gradient_x_input (default), integrated_gradients or attention "
+                                    "(docs/benchmarks.md compares them)."),
     baseline: str = typer.Option("mean", "--baseline",
                                  help="Reference profile of the gradient methods: mean (cohort mean) or zeros."),
     layers: list[int] = typer.Option([], "--layer", help="Attention layer index to use; repeat it (default all)."),
