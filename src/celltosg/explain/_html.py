@@ -60,9 +60,10 @@ again to clear).</p><h4>Enriched terms (lowest p first)</h4><div id="terms"></di
   window.addEventListener("error", function (e) { errors.push(String(e.message)); report({state: "error"}); });
   try {
     var data = JSON.parse(document.getElementById("data").textContent);
-    var bound = data.bound || 1;
-    function colour(score) {
-      var t = Math.max(-1, Math.min(1, (score || 0) / bound)), a = Math.abs(t);
+    var bound = data.bound || 1, lin = data.linthresh || bound;
+    function colour(score) {  // symmetric log scale, as in the static figure
+      var s = score || 0, a = Math.min(1, Math.log(1 + Math.abs(s) / lin) / Math.log(1 + bound / lin));
+      var t = s < 0 ? -a : a;
       var r = t > 0 ? 255 : Math.round(255 * (1 - a) + 33 * a), b = t < 0 ? 255 : Math.round(255 * (1 - a) + 33 * a);
       var g = Math.round(255 * (1 - a) + 60 * a);
       return "rgb(" + r + "," + g + "," + b + ")";
@@ -162,7 +163,9 @@ def page_data(sub: CoreSubgraph, enrichment: pd.DataFrame, kg: KnowledgeGraph, *
     terms = [{"name": str(r.term_name), "collection": str(r.collection), "q": float(r.q),
               "genes": str(r.genes).upper().split("|") if str(r.genes) else []} for r in top.itertuples(index=False)]
     finite = np.abs(scores[np.isfinite(scores)])
-    return {"nodes": nodes, "edges": edges, "terms": terms, "bound": float(finite.max()) if finite.size else 1.0}
+    nonzero = finite[finite > 0]
+    return {"nodes": nodes, "edges": edges, "terms": terms, "bound": float(finite.max()) if finite.size else 1.0,
+            "linthresh": float(np.quantile(nonzero, 0.1)) if nonzero.size else 1.0}
 
 
 def write_html(sub: CoreSubgraph, enrichment: pd.DataFrame, kg: KnowledgeGraph, path: str | Path, *,
