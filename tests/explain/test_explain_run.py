@@ -114,6 +114,9 @@ def test_bad_requests_are_explained(tiny_kg, tmp_path):
         explain(model, X[:, :5], labels, mapping, tiny_kg, class_label="disease", out_dir=tmp_path / "x")
     with pytest.raises(CellTOSGError, match="unknown explanation method"):
         explain(model, X, labels, mapping, tiny_kg, class_label="disease", out_dir=tmp_path / "x", method="lime")
+    with pytest.raises(CellTOSGError, match="explained class"):
+        explain(model, X, labels, mapping, tiny_kg, class_label="disease", contrast_label="disease",
+                out_dir=tmp_path / "x")
     with pytest.raises(CellTOSGError, match="baseline"):
         explain(model, X, labels, mapping, tiny_kg, class_label="disease", out_dir=tmp_path / "x", baseline="max")
     assert not (tmp_path / "x").exists()

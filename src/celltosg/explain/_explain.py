@@ -160,6 +160,8 @@ def explain(
         raise CellTOSGError(f"unknown explanation method {method!r}; choose one of {', '.join(METHODS)}")
     cells, class_index = _cells(X, labels, label_mapping, class_label, max_cells, seed)
     contrast_index = None
+    if contrast_label == class_label:
+        raise CellTOSGError(f"--contrast {contrast_label!r} is the explained class; compare with another class")
     if contrast_label is not None:
         _, contrast_index = _cells(X, labels, label_mapping, contrast_label, max_cells, seed)
     log.info("explaining %d cells of class %r (%s)", len(cells), class_label, method)
