@@ -302,8 +302,8 @@ def main() -> None:
         shown = table.drop(columns=["top 20"])
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
         markdown += [head, "", shown.to_markdown(index=False, floatfmt=".1f"), ""]
-        tops = table[table["method"].str.contains("integrated_gradients (mean)", regex=False)]
-        markdown += ["Top 20 genes, integrated gradients (mean baseline):", ""]
+        tops = table[table["method"].str.contains(f"{info['default_method']} (mean)", regex=False)]
+        markdown += [f"Top 20 genes, {info['default_method']} (mean baseline):", ""]
         markdown += [f"- {r['class']}, {r['method']}: {r['top 20']}" for r in tops.to_dict("records")] + [""]
         record["pbmc"] = {"info": info, "table": table.to_dict("records")}
     record["load_average_at_end"] = os.getloadavg()
