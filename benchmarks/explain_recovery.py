@@ -258,6 +258,13 @@ def pbmc(args, out: Path) -> tuple[pd.DataFrame, dict]:
     return table, info
 
 
+def show(head: str, table: pd.DataFrame, digits: int) -> list[str]:
+    """Print a table under its heading; return the same as Markdown lines."""
+    print(head)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.{digits}f}"))
+    return [head, "", table.to_markdown(index=False, floatfmt=f".{digits}f"), ""]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Smaller simulated cohort, fewer epochs.")
@@ -288,9 +295,7 @@ def main() -> None:
                 f"{info['planted_measured']} of {info['planted']} planted genes measured; classifier test accuracy "
                 f"{info['test_accuracy']:.3f}, macro-F1 {info['test_macro_f1']:.3f} (MLP on the same inputs: "
                 f"{info['mlp_test_accuracy']:.3f}); {info['explained_cells_per_class']} cells per class explained")
-        print(head)
-        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
-        markdown += [head, "", table.to_markdown(index=False, floatfmt=".3f"), ""]
+        markdown += show(head, table, 3)
         record["simulated"] = {"info": info, "table": table.to_dict("records")}
     if args.part in ("all", "pbmc"):
         table, info = pbmc(args, args.out / "pbmc")
@@ -298,10 +303,7 @@ def main() -> None:
                 f"{info['test_accuracy']:.3f}, macro-F1 {info['test_macro_f1']:.3f} (MLP on the same inputs: "
                 f"{info['mlp_test_accuracy']:.3f}); core subgraph top_k "
                 f"{info['top_k']}; default method {info['default_method']}")
-        print(head)
-        shown = table.drop(columns=["top 20"])
-        print(shown.to_string(index=False, float_format=lambda v: f"{v:.1f}"))
-        markdown += [head, "", shown.to_markdown(index=False, floatfmt=".1f"), ""]
+        markdown += show(head, table.drop(columns=["top 20"]), 1)
         tops = table[table["method"].str.contains(f"{info['default_method']} (mean)", regex=False)]
         markdown += [f"Top 20 genes, {info['default_method']} (mean baseline):", ""]
         markdown += [f"- {r['class']}, {r['method']}: {r['top 20']}" for r in tops.to_dict("records")] + [""]
