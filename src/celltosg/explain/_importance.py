@@ -32,7 +32,7 @@ their top 20 genes in the Wilcoxon top 50 for PBMC CD14+ monocytes, B and NK cel
 to a class, reached 0.50 and 11 / 1 / 4 on today's CellTOSG-FM, where the gradient methods reach only
 0.00 and 3-4 / 2-3 / 1-2 because that model has not learned the classes (test accuracy 0.44 and 0.50).
 With the two gradient methods tied, gradient x input is the default: it needs one backward pass per
-cell where integrated gradients needs ``n_steps`` (24): 5-7x the time on PBMC.
+cell where integrated gradients needs ``n_steps`` (24): the whole explanation took 5-7x as long on PBMC.
 
 Contrast: ``contrast(a, b)`` scores ``a - b`` (class against reference) and ranks nodes by magnitude.
 """
