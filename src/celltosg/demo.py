@@ -114,11 +114,38 @@ def _markdown(frame: pd.DataFrame, floatfmt: str = ".3f") -> str:
     return frame.to_markdown(index=False, floatfmt=floatfmt)
 
 
+def _explanation_lines(explanation) -> list[str]:
+    """The report's explanation section: method, top 20 genes with scores, figure, HTML link, enrichment."""
+    summary = explanation.summary
+    genes = pd.DataFrame(summary["top_genes"])[["rank", "symbol", "score"]]
+    enrichment = explanation.enrichment.nsmallest(10, "p")[["collection", "term_name", "overlap", "p", "q"]]
+    return [
+        f"Method: {summary['method']} on the omic values, class-contrastive ({EXPLAIN_CLASS} logit minus the mean "
+        f"of the other classes' logits), baseline = the cohort's {summary['baseline']} profile, over "
+        f"{summary['n_cells']} cells. A positive score pushes a cell towards {EXPLAIN_CLASS}.",
+        "",
+        f"Top 20 genes of {EXPLAIN_CLASS} (best node per gene; rank among all graph nodes):",
+        "",
+        _markdown(genes, floatfmt=".4g"),
+        "",
+        f"Core subgraph: at most {summary['top_k']} nodes ({summary['n_seeds']} seeds, {summary['n_connectors']} "
+        f"connectors; {summary['n_unconnected']} top nodes that could not be connected within the budget are "
+        "listed in `explain/nodes.csv` with role `unconnected`). Interactive view (pan, zoom, hover a node, "
+        "click a term to highlight its genes): [explain/subgraph.html](explain/subgraph.html).",
+        "",
+        "![subgraph](explain/subgraph.png)",
+        "",
+        "Enrichment of the core's genes against GO / KEGG, background = the cohort's measured genes:",
+        "",
+        _markdown(enrichment, floatfmt=".3g") if len(enrichment) else "(no enriched terms)",
+        "",
+        "![enrichment](explain/enrichment.png)",
+        "",
+    ]
+
+
 def _report(out: Path, *, steps: StepLog, store_info: dict, cohort_summary: dict, pretrain_metrics: dict,
             results: pd.DataFrame, explanation, seed: int, quick: bool) -> Path:
-    enrichment = explanation.enrichment.head(10)
-    enrich_cols = [c for c in ("collection", "term_name", "overlap", "p", "q") if c in enrichment.columns]
-    top_nodes = explanation.subgraph.nodes if hasattr(explanation.subgraph, "nodes") else None
     lines = [
         "# celltosg demo report",
         "",
@@ -152,18 +179,8 @@ def _report(out: Path, *, steps: StepLog, store_info: dict, cohort_summary: dict
         "",
         f"## Core signaling subgraph of {EXPLAIN_CLASS}",
         "",
-        f"Top-{explanation.summary.get('top_k', '')} nodes by attention importance, kept connected through the "
-        "knowledge graph; enrichment against GO / KEGG with the cohort's measured genes as background.",
-        "",
-        "![subgraph](explain/subgraph.png)",
-        "",
-        _markdown(enrichment[enrich_cols], floatfmt=".3g") if enrich_cols else "(no enriched terms)",
-        "",
-        "![enrichment](explain/enrichment.png)",
-        "",
+        *_explanation_lines(explanation),
     ]
-    if top_nodes is not None:
-        lines += [f"Subgraph: {len(top_nodes)} nodes.", ""]
     lines += ["## Steps, times and commands", "", _markdown(pd.DataFrame(steps.rows), floatfmt=".1f"), ""]
     path = out / "report.md"
     path.write_text("\n".join(lines))

@@ -1,4 +1,4 @@
-"""Importance: attention aggregation on hand-made tensors, gradient x input on a linear model, contrast."""
+"""Importance: attention aggregation on hand-made tensors."""
 
 from __future__ import annotations
 
@@ -11,9 +11,6 @@ import torch
 from celltosg.errors import CellTOSGError
 from celltosg.explain import (
     attention_importance,
-    contrast,
-    gradient_importance,
-    importance,
     merge_edges,
     node_attention,
     select_layers,
@@ -79,41 +76,3 @@ def test_attention_importance_averages_cells_and_layers():
     assert both.edge_index.tolist() == [[0, 0, 1, 2, 2], [1, 2, 2, 0, 1]]
     np.testing.assert_allclose(both.edge, 2 * np.array([0.8, 0.3, 0.7, 1.0, 0.5]), rtol=1e-6)
     assert both.method == "attention" and both.n_cells == 3
-
-
-class LinearModel(torch.nn.Module):
-    """logits = x @ W: gradient x input of class c is x * W[:, c]. No attention."""
-
-    def __init__(self):
-        super().__init__()
-        self.weight = torch.nn.Parameter(torch.tensor([[1.0, -1.0], [2.0, 0.5], [-3.0, 0.0]]))
-        # RNA 0 -> protein 3, RNA 2 -> protein 4; RNA 1 has no protein
-        self.graph = SimpleNamespace(n_rna=3, n_protein=2, internal_edge_index=torch.tensor([[0, 2], [3, 4]]))
-
-    def encode(self, x, return_attention=False):
-        node = torch.zeros(x.shape[0], 5, 1)
-        return (node, []) if return_attention else node
-
-    def forward(self, x):
-        return {"logits": x @ self.weight}
-
-
-def test_gradient_x_input_by_hand_and_auto_fallback():
-    X = np.array([[1.0, 2.0, 1.0], [3.0, 0.0, 1.0]], dtype=np.float32)
-    imp = gradient_importance(LinearModel(), X, class_index=0)
-    rna = X.mean(0) * np.array([1.0, 2.0, -3.0])  # mean of x * W[:, 0]
-    np.testing.assert_allclose(imp.node, [*rna, rna[0], rna[2]], rtol=1e-6)
-    assert imp.edge is None and imp.method == "gradient_x_input"
-    auto = importance(LinearModel(), X, class_index=1)
-    np.testing.assert_allclose(auto.node[:3], X.mean(0) * np.array([-1.0, 0.5, 0.0]), rtol=1e-6)
-    with pytest.raises(CellTOSGError, match="class_index"):
-        importance(LinearModel(), X)
-
-
-def test_contrast_ranks_by_magnitude():
-    X = np.array([[1.0, 2.0, 1.0]], dtype=np.float32)
-    Y = np.array([[1.0, 0.0, 3.0]], dtype=np.float32)
-    model = LinearModel()
-    diff = contrast(gradient_importance(model, X, 0), gradient_importance(model, Y, 0))
-    np.testing.assert_allclose(diff.node[:3], [0.0, 4.0, 6.0])
-    assert diff.contrast and np.argmax(diff.ranking()) == 2

@@ -56,7 +56,8 @@ def _cohort(kg, seed=0):
 def test_explain_writes_every_output_and_finds_the_planted_module(tiny_kg, tmp_path):
     X, labels, mapping = _cohort(tiny_kg)
     model = PlantedAttentionModel(tiny_kg)
-    result = explain(model, X, labels, mapping, tiny_kg, class_label="disease", top_k=5, out_dir=tmp_path / "out")
+    result = explain(model, X, labels, mapping, tiny_kg, class_label="disease", top_k=5, out_dir=tmp_path / "out",
+                     method="attention")  # class-contrastive: disease cells minus the other (normal) cells
     for name in OUTPUT_FILES:
         assert (tmp_path / "out" / name).is_file(), name
     p0 = tiny_kg.n_rna
@@ -74,17 +75,34 @@ def test_explain_writes_every_output_and_finds_the_planted_module(tiny_kg, tmp_p
     assert "KEGG" in set(enrichment["collection"])  # GENE20..29 form the tiny pack's KEGG term
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["method"] == "attention" and summary["n_cells"] == 20 and summary["background_size"] == 40
+    assert summary["n_reference_cells"] == 20 and summary["n_nodes"] <= 5
+    assert {g["symbol"] for g in summary["top_genes"][:5]} == {f"GENE{g}" for g in PLANTED}
     assert (tmp_path / "out" / "subgraph.png").read_bytes()[:4] == b"\x89PNG"
+    page = (tmp_path / "out" / "subgraph.html").read_text()
+    assert "cytoscape" in page and "http://" not in page.split("<script>")[0]
 
 
-def test_contrast_and_gradient_modes(tiny_kg, tmp_path):
+@pytest.mark.parametrize("method", ["gradient_x_input", "integrated_gradients"])
+def test_gradient_methods_find_the_planted_genes(tiny_kg, tmp_path, method):
     X, labels, mapping = _cohort(tiny_kg)
-    model = PlantedAttentionModel(tiny_kg)
-    result = explain(model, X, labels, mapping, tiny_kg, class_label="disease", reference_label="normal",
-                     top_k=5, out_dir=tmp_path / "contrast", method="gradient_x_input")
-    assert result.importance.contrast and result.summary["n_reference_cells"] == 20
-    top = result.subgraph.nodes.query("role == 'seed'")["symbol"]
-    assert set(top) <= {f"GENE{g}" for g in PLANTED}
+    model = PlantedAttentionModel(tiny_kg)  # logits +-sum of the planted genes
+    result = explain(model, X, labels, mapping, tiny_kg, class_label="disease", top_k=8,
+                     out_dir=tmp_path / method, method=method)
+    planted = {f"GENE{g}" for g in PLANTED}
+    assert not result.importance.contrast and result.summary["n_reference_cells"] == 0
+    assert {g["symbol"] for g in result.summary["top_genes"][:5]} == planted
+    assert set(result.subgraph.nodes.query("role == 'seed'")["symbol"]) <= planted
+    # two classes: the class-contrastive default is the contrast with the other class
+    against = explain(model, X, labels, mapping, tiny_kg, class_label="disease", contrast_label="normal", top_k=8,
+                      out_dir=tmp_path / f"{method}_normal", method=method)
+    np.testing.assert_allclose(against.importance.node, result.importance.node, rtol=1e-5, atol=1e-7)
+    # mean baseline: a planted gene scores 2 (x - cohort mean) on average over the disease cells
+    rows = labels == 1
+    expected = 2 * (X[rows][:, PLANTED] - X[:, PLANTED].mean(0)).mean(0)
+    np.testing.assert_allclose(result.importance.node[PLANTED], expected, rtol=1e-4)
+    zeros = explain(model, X, labels, mapping, tiny_kg, class_label="disease", top_k=8, baseline="zeros",
+                    out_dir=tmp_path / f"{method}_zeros", method=method)
+    np.testing.assert_allclose(zeros.importance.node[PLANTED], 2 * X[rows][:, PLANTED].mean(0), rtol=1e-4)
 
 
 def test_bad_requests_are_explained(tiny_kg, tmp_path):
@@ -94,11 +112,18 @@ def test_bad_requests_are_explained(tiny_kg, tmp_path):
         explain(model, X, labels, mapping, tiny_kg, class_label="flu", out_dir=tmp_path / "x")
     with pytest.raises(CellTOSGError, match="columns"):
         explain(model, X[:, :5], labels, mapping, tiny_kg, class_label="disease", out_dir=tmp_path / "x")
+    with pytest.raises(CellTOSGError, match="unknown explanation method"):
+        explain(model, X, labels, mapping, tiny_kg, class_label="disease", out_dir=tmp_path / "x", method="lime")
+    with pytest.raises(CellTOSGError, match="explained class"):
+        explain(model, X, labels, mapping, tiny_kg, class_label="disease", contrast_label="disease",
+                out_dir=tmp_path / "x")
+    with pytest.raises(CellTOSGError, match="baseline"):
+        explain(model, X, labels, mapping, tiny_kg, class_label="disease", out_dir=tmp_path / "x", baseline="max")
     assert not (tmp_path / "x").exists()
 
 
-@pytest.mark.parametrize("conv", ["attention", "gcn"])
-def test_explain_runs_on_the_real_model(tiny_kg, tmp_path, conv):
+@pytest.mark.parametrize(("conv", "method"), [("attention", "attention"), ("gcn", "integrated_gradients")])
+def test_explain_runs_on_the_real_model(tiny_kg, tmp_path, conv, method):
     from celltosg.model import CellTOSGFM, FMConfig, graph_inputs
 
     torch.manual_seed(0)
@@ -107,9 +132,10 @@ def test_explain_runs_on_the_real_model(tiny_kg, tmp_path, conv):
                          rng.normal(size=(tiny_kg.n_nodes, 4)).astype(np.float32), np.ones(tiny_kg.n_nodes, bool))
     model = CellTOSGFM(graph, FMConfig(hidden=8, heads=2, text_dim=8, seq_dim=4, conv=conv, n_classes=2))
     X, labels, mapping = _cohort(tiny_kg)
-    result = explain(model, X, labels, mapping, tiny_kg, class_label="disease", top_k=10, out_dir=tmp_path / conv)
-    assert result.importance.method == ("attention" if conv == "attention" else "gradient_x_input")
-    assert (result.subgraph.nodes["role"] == "seed").sum() == 10
+    result = explain(model, X, labels, mapping, tiny_kg, class_label="disease", top_k=10, out_dir=tmp_path / conv,
+                     method=method)
+    assert result.importance.method == method
+    assert 1 <= len(result.subgraph.core) <= 10
     if conv == "attention":  # the internal stage scores RNA nodes that have a protein; others are unscored
         has_protein = np.isin(np.arange(tiny_kg.n_rna), graph.internal_edge_index[0].numpy())
         np.testing.assert_array_equal(np.isfinite(result.importance.node[: tiny_kg.n_rna]), has_protein)

@@ -35,11 +35,16 @@ def checkpoint(tiny_store_data, tmp_path_factory):
 
 def test_explain_store_contrast(checkpoint, tiny_store, tmp_path):
     result = explain_store(checkpoint, tiny_store, {"tissue": "lung"}, class_label="asthma",
-                           reference_label="normal", top_k=6, out_dir=tmp_path / "out", max_cells=25)
+                           contrast_label="normal", top_k=6, out_dir=tmp_path / "out", max_cells=25,
+                           method="attention")
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["n_cells"] == 25 and summary["n_reference_cells"] == 25
     assert summary["method"] == "attention" and result.importance.contrast
-    assert (result.subgraph.nodes["role"] == "seed").sum() == 6
+    assert len(result.subgraph.core) <= 6
+    default = explain_store(checkpoint, tiny_store, {"tissue": "lung"}, class_label="asthma", top_k=6,
+                            out_dir=tmp_path / "ig", max_cells=25, n_steps=4)
+    assert default.summary["method"] == "gradient_x_input" and default.summary["baseline"] == "mean"
+    assert default.summary["n_cells"] == 25 and len(default.subgraph.core) <= 6
     with pytest.raises(UnknownIdentifierError, match="model's classes"):
         explain_store(checkpoint, tiny_store, {}, class_label="flu", out_dir=tmp_path / "x")
 
@@ -55,7 +60,11 @@ def test_cli_explain(checkpoint, tiny_store, tmp_path):
     run = CliRunner().invoke(app, args)
     assert run.exit_code == 0, run.output
     assert (out / "subgraph.svg").is_file() and "core subgraph" in run.output
+    nodes = __import__("pandas").read_csv(out / "nodes.csv")
+    assert nodes["role"].isin(["seed", "connector"]).sum() <= 5
     assert CliRunner().invoke(app, ["explain", "--help"]).exit_code == 0
+    bad = CliRunner().invoke(app, args[:-4] + ["--method", "lime", "--out", str(tmp_path / "bad")])
+    assert bad.exit_code != 0 and "unknown explanation method" in str(bad.exception)
 
 
 def test_where_parsing():

@@ -1,4 +1,4 @@
-"""The core-subgraph rule: top-k seeds plus the fewest connecting nodes, on graphs with known answers."""
+"""The core-subgraph rule: a budget of top_k nodes grown greedily by rank, on graphs with known answers."""
 
 from __future__ import annotations
 
@@ -6,46 +6,62 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from celltosg.explain import connectors, core_subgraph, top_nodes
+from celltosg.explain import core_subgraph, grow_core, top_nodes
 
 
 def _edges(pairs):
     return np.array(pairs, dtype=np.int64).T
 
 
-def test_connects_components_by_the_shortest_bridge():
-    # seeds {0,1} (adjacent), {5}, {7}; 1-2-5 needs one connector, 0-3-4-6-5 needs three;
-    # 7 lives in another component (with 8) and stays isolated; 9 has no edges
-    edges = _edges([(0, 1), (1, 2), (2, 5), (0, 3), (3, 4), (4, 6), (6, 5), (7, 8)])
-    assert connectors(edges, 10, np.array([0, 1, 5, 7])).tolist() == [2]
+def _ranking(order, n):
+    """Ranking vector giving ``order[0]`` the highest score; other nodes NaN (never taken)."""
+    ranking = np.full(n, np.nan)
+    ranking[list(order)] = np.arange(len(order), 0, -1, dtype=float)
+    return ranking
 
 
-def test_one_hub_beats_two_chains():
-    # seeds 0, 1, 2 all touch hub 3 (one connector); chains 0-4-5-1 and 1-6-7-2 would need four
-    edges = _edges([(0, 3), (1, 3), (2, 3), (0, 4), (4, 5), (5, 1), (1, 6), (6, 7), (7, 2)])
-    assert connectors(edges, 8, np.array([0, 1, 2])).tolist() == [3]
+def test_connectors_go_to_the_best_seeds_first():
+    # path 0-1-2-3 and 0-4-5; ranking 0, 3, 5, 6 (6 isolated). Budget 5: 0, then 3 via 1, 2 (size 4);
+    # 5 needs connector 4 and itself: size 6 > 5, so it is unconnected; 6 has no path: unconnected
+    edges = _edges([(0, 1), (1, 2), (2, 3), (0, 4), (4, 5)])
+    seeds, extra, unconnected = grow_core(edges, 7, _ranking([0, 3, 5, 6], 7), top_k=5)
+    assert seeds == [0, 3] and extra == [1, 2] and unconnected == [5, 6]
+    # budget 6 attaches 5 too and is then full: 6 is never examined; budget 7 lists 6 apart
+    assert grow_core(edges, 7, _ranking([0, 3, 5, 6], 7), top_k=6) == ([0, 3, 5], [1, 2, 4], [])
+    assert grow_core(edges, 7, _ranking([0, 3, 5, 6], 7), top_k=7) == ([0, 3, 5], [1, 2, 4], [6])
 
 
-def test_connected_seeds_need_no_connectors():
-    edges = _edges([(0, 1), (1, 2), (2, 3), (3, 0)])
-    assert connectors(edges, 4, np.array([0, 1, 2])).size == 0
+def test_max_connectors_and_promotion():
+    # 0-1-2-3-4: seed 4 is three hops beyond 1 ... with max_connectors 2 it cannot join after 0
+    edges = _edges([(0, 1), (1, 2), (2, 3), (3, 4)])
+    seeds, extra, unconnected = grow_core(edges, 5, _ranking([0, 4, 3, 1], 5), top_k=10, max_connectors=2)
+    # 4 is four hops from 0: unconnected; 3 joins via 1, 2; then 1 is promoted from connector to seed
+    assert seeds == [0, 3, 1] and extra == [2] and unconnected == [4]
 
 
-def test_random_graphs_come_out_connected_and_near_optimal():
-    from itertools import combinations
+def test_nodes_outside_the_largest_component_do_not_anchor_the_core():
+    # 0 has no edge; 1-2 is an island pair; 3-4-5-6 is the largest component
+    edges = _edges([(1, 2), (3, 4), (4, 5), (5, 6)])
+    seeds, extra, unconnected = grow_core(edges, 7, _ranking([0, 1, 2, 4, 6], 7), top_k=4)
+    assert seeds == [4, 6] and extra == [5] and unconnected == [0, 1, 2]
 
+
+def test_random_graphs_respect_the_budget_and_stay_connected():
     rng = np.random.default_rng(1)
-    for trial in range(20):
-        graph = nx.gnm_random_graph(14, 20, seed=trial)
-        if not nx.is_connected(graph):
-            continue
-        seeds = rng.choice(14, size=3, replace=False)
-        found = connectors(_edges(list(graph.edges)), 14, seeds)
-        assert nx.is_connected(graph.subgraph(set(seeds.tolist()) | set(found.tolist())))
-        others = [v for v in range(14) if v not in seeds]
-        best = next(size for size in range(len(others) + 1) for extra in combinations(others, size)
-                    if nx.is_connected(graph.subgraph(set(seeds.tolist()) | set(extra))))
-        assert len(found) <= 2 * best + 1  # Mehlhorn: at most twice the optimal tree
+    for trial in range(30):
+        n = 30
+        graph = nx.gnm_random_graph(n, 45, seed=trial)
+        ranking = rng.normal(size=n)
+        top_k = int(rng.integers(1, 15))
+        seeds, extra, unconnected = grow_core(_edges(list(graph.edges)), n, ranking, top_k=top_k)
+        core = set(seeds) | set(extra)
+        assert len(core) == len(seeds) + len(extra) <= top_k
+        assert not core & set(unconnected)
+        if len(core) > 1:
+            assert nx.is_connected(graph.subgraph(core))
+        # seeds and unconnected are the best nodes in rank order, none skipped
+        taken = sorted(seeds + unconnected, key=lambda v: -ranking[v])
+        assert set(taken) == set(np.argsort(-ranking)[: len(taken)].tolist())
 
 
 def test_top_nodes_order_ties_and_nan():
@@ -56,14 +72,15 @@ def test_top_nodes_order_ties_and_nan():
 
 def test_core_subgraph_tables_on_the_tiny_pack(tiny_kg):
     p0 = tiny_kg.n_rna
-    scores = np.zeros(tiny_kg.n_nodes)
+    scores = np.full(tiny_kg.n_nodes, np.nan)  # unscored nodes are never seeds, only connectors
     seeds = [p0 + 0, p0 + 1, p0 + 5, 3]  # three proteins (0-1 on the PPI ring) and one RNA node
     scores[seeds] = [4.0, 3.0, 2.0, 1.0]
     edge_index = np.array([[p0 + 0, p0 + 1], [p0 + 1, p0 + 0]])
-    sub = core_subgraph(tiny_kg, scores, top_k=4, edge_index=edge_index, edge_scores=np.array([0.2, 0.7]))
+    sub = core_subgraph(tiny_kg, scores, top_k=12, edge_index=edge_index, edge_scores=np.array([0.2, 0.7]))
     nodes = sub.nodes
     assert nodes["node_index"].tolist()[:4] == seeds and nodes["rank"].tolist()[:4] == [1, 2, 3, 4]
-    assert set(nodes.loc[nodes["role"] == "seed", "node_index"]) == set(seeds)
+    assert nodes.loc[nodes["role"] == "seed", "node_index"].tolist() == seeds
+    assert len(nodes) <= 12 and set(nodes["role"]) <= {"seed", "connector"}
     graph = sub.to_networkx()
     assert nx.is_connected(graph)
     # induced: every pack edge among the kept nodes, and no other
@@ -73,6 +90,10 @@ def test_core_subgraph_tables_on_the_tiny_pack(tiny_kg):
     assert len(sub.edges) == len(expected)
     # the RNA seed 3 reaches the proteins through its own protein p0 + 3
     assert p0 + 3 in kept
+    # a budget of 2: the two adjacent best proteins; the others are listed apart
+    small = core_subgraph(tiny_kg, scores, top_k=2)
+    assert small.nodes["role"].tolist() == ["seed", "seed"] + ["unconnected"] * (len(small.nodes) - 2)
+    assert small.core["node_index"].tolist() == [p0, p0 + 1]
     scored = sub.edges[(sub.edges["source"] == p0) & (sub.edges["target"] == p0 + 1)]
     assert scored["score"].tolist() == [0.7]  # the larger of the two directions
     assert pd.isna(sub.edges.loc[sub.edges["kind"] == "internal", "score"]).all()

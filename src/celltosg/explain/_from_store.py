@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from celltosg.errors import CheckpointError, UnknownIdentifierError
+from celltosg.errors import CellTOSGError, CheckpointError, UnknownIdentifierError
 from celltosg.explain._explain import ExplainResult, explain
+from celltosg.explain._importance import DEFAULT_METHOD, METHODS
 
 log = logging.getLogger(__name__)
 
@@ -29,19 +30,24 @@ def explain_store(
     class_label: str,
     out_dir: str | os.PathLike,
     top_k: int = 120,
-    reference_label: str | None = None,
+    contrast_label: str | None = None,
     max_cells: int | None = 2000,
-    method: str = "auto",
+    method: str = DEFAULT_METHOD,
+    baseline: str = "mean",
     layers: Sequence[int] | None = None,
     rule: str = "received",
     batch_size: int = 8,
+    n_steps: int = 24,
     seed: int = 0,
 ) -> ExplainResult:
     """Load a fine-tuned checkpoint, read the matching cells of ``store`` and :func:`explain` a class.
 
     The model's inputs are built as the loader builds them for training: the checkpoint's genes (matched to
     store columns by node id; genes absent from the store are zero), library size 1e4 + log1p over those
-    genes. Batch correction is not applied. Labels come from the obs column of the checkpoint's task.
+    genes. Batch correction is not applied. Labels come from the obs column of the checkpoint's task. The
+cells read are the class's, the contrast class's and a seeded random sample of the matching cells of
+every class (the cohort: its mean profile is the ``"mean"`` baseline, its other classes the reference
+of class-contrastive attention), each at most ``max_cells``.
 
     Parameters
     ----------
@@ -51,16 +57,18 @@ def explain_store(
         A :class:`~celltosg.store.TOSGStore` or its path.
     conditions
         Field -> value(s) selecting the cells (:func:`celltosg.loader.query`).
-    class_label, reference_label, top_k, method, layers, rule, batch_size, seed
+    class_label, contrast_label, top_k, method, baseline, layers, rule, batch_size, n_steps, seed
         As for :func:`explain`.
     max_cells
-        At most this many cells per class, a seeded random subset (read from the store only once chosen).
+        At most this many cells per group, a seeded random subset (read from the store only once chosen).
     """
     from celltosg.loader import LABEL_COLUMNS, normalize_log1p, query, read_columns
     from celltosg.store import TOSGStore
     from celltosg.train import build_model, load_checkpoint
     from celltosg.train._checkpoint import load_pack
 
+    if method not in METHODS:  # before any reading
+        raise CellTOSGError(f"unknown explanation method {method!r}; choose one of {', '.join(METHODS)}")
     payload = load_checkpoint(checkpoint)
     mapping = dict(payload["label_mapping"])
     if not mapping:
@@ -76,11 +84,13 @@ def explain_store(
                               "classes to explain")
     rows = query(store, conditions)
     labels = rows[column].astype("string").map(mapping).fillna(-1).to_numpy(dtype=np.int64)
-    wanted = [class_label] + ([reference_label] if reference_label is not None else [])
+    wanted = [class_label] + ([contrast_label] if contrast_label is not None else [])
     for label in wanted:
         if label not in mapping:
             raise UnknownIdentifierError(f"class {label!r} is not one of the model's classes {sorted(mapping)}")
-    chosen = np.concatenate([_sample(np.flatnonzero(labels == mapping[label]), max_cells, seed) for label in wanted])
+    cohort = _sample(np.flatnonzero(labels >= 0), max_cells, seed)
+    chosen = np.unique(np.concatenate([cohort] + [_sample(np.flatnonzero(labels == mapping[label]), max_cells, seed)
+                                                  for label in wanted]))
     store_column = {node_id: i for i, node_id in enumerate(store.var["node_id"].astype(str))}
     columns = np.array([store_column.get(node_id, -1) for node_id in payload["rna_node_ids"]], dtype=np.int64)
     present = columns >= 0
@@ -92,5 +102,6 @@ def explain_store(
         X[:, present] = normalize_log1p(read_columns(store, rows.index.to_numpy()[chosen], columns[present]))
     log.info("explaining %s on %d cells of %s", payload["task"], len(chosen), store)
     return explain(model, X, labels[chosen], mapping, kg, class_label=class_label, out_dir=out_dir, top_k=top_k,
-                   reference_label=reference_label, method=method, layers=layers, rule=rule, max_cells=None,
-                   batch_size=batch_size, seed=seed)
+                   contrast_label=contrast_label, method=method, baseline=baseline,
+                   baseline_rows=np.searchsorted(chosen, cohort), layers=layers, rule=rule,
+                   max_cells=max_cells, batch_size=batch_size, n_steps=n_steps, seed=seed)

@@ -17,13 +17,17 @@ if TYPE_CHECKING:
     from celltosg.explain._subgraph import CoreSubgraph
 
 NODE_SHAPES = {"rna": "o", "protein": "s"}
-EDGE_STYLES = {"internal": ("0.6", "dotted"), "ppi": ("0.45", "solid"), "ligand_receptor": ("tab:red", "solid")}
+SHAPE_NAMES = {"o": "circle", "s": "square"}
+EDGE_STYLES = {"internal": ("0.55", "dotted"), "ppi": ("0.7", "solid"), "ligand_receptor": ("tab:green", "dashed")}
+N_LABELS = 28
 
 
 def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)  # a renderer for text extents (adjustText) without pyplot
     return fig, fig.subplots()
 
 
@@ -40,8 +44,13 @@ def _save(fig, stem: Path, formats: tuple[str, ...]) -> list[Path]:
 
 
 def plot_subgraph(sub: CoreSubgraph, stem: str | os.PathLike, *, title: str = "", seed: int = 0,
-                  formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
-    """Draw the core subgraph: colour = importance, shape = node type (circle RNA, square protein).
+                  n_labels: int = N_LABELS, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+    """Draw the core subgraph (see :mod:`celltosg.explain._layout` for the layout).
+
+    Colour = signed importance on a diverging symmetric-log scale centred at zero (red pushes towards the
+    class, blue away); shape = node type (circle RNA, square protein); large with a black outline = seed, small with a
+    grey outline = connector; edge style = edge kind; labels for the ``n_labels`` best genes only, moved
+    apart by adjustText. Unconnected top nodes are not drawn (they are listed in ``nodes.csv``).
 
     Parameters
     ----------
@@ -50,7 +59,7 @@ def plot_subgraph(sub: CoreSubgraph, stem: str | os.PathLike, *, title: str = ""
     stem
         Output path without suffix; one file per format is written.
     seed
-        Seed of the spring layout.
+        Seed of the layout.
 
     Returns
     -------
@@ -58,44 +67,64 @@ def plot_subgraph(sub: CoreSubgraph, stem: str | os.PathLike, *, title: str = ""
         The files written.
     """
     import networkx as nx
-    from matplotlib import colormaps
+    from adjustText import adjust_text
+    from matplotlib.colors import SymLogNorm
+    from matplotlib.lines import Line2D
+
+    from celltosg.explain._layout import community_layout, label_nodes
 
     graph = sub.to_networkx()
-    n = max(graph.number_of_nodes(), 1)
-    size = float(np.clip(np.sqrt(n) * 1.6, 6, 22))
-    fig, ax = _figure(size, size * 0.8)
-    pos = nx.spring_layout(graph, seed=seed, k=1.5 / np.sqrt(n), iterations=100)
-    scores = sub.nodes.set_index("node_index")["score"]
-    finite = scores[np.isfinite(scores)]
-    vmin, vmax = (float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0)
-    cmap = colormaps["viridis"]
+    pos, _ = community_layout(graph, seed=seed)
+    fig, ax = _figure(13, 11)
+    core = sub.core
+    scores = core["score"].to_numpy(dtype=float)
+    bound = float(np.nanmax(np.abs(scores))) if np.isfinite(scores).any() and np.nanmax(np.abs(scores)) > 0 else 1.0
+    magnitude = np.abs(scores[np.isfinite(scores) & (scores != 0)])
+    # symmetric log scale: scores span orders of magnitude; linear below the 10th percentile of |score|
+    norm = SymLogNorm(linthresh=float(np.quantile(magnitude, 0.1)) if magnitude.size else 1.0, vmin=-bound, vmax=bound)
+    handles = []
     for kind, (colour, style) in EDGE_STYLES.items():
         edgelist = [(u, v) for u, v, k in graph.edges(data="kind") if k == kind]
-        nx.draw_networkx_edges(graph, pos, edgelist=edgelist, edge_color=colour, style=style, width=0.8,
-                               alpha=0.7, ax=ax, label=kind.replace("_", "-") if edgelist else None)
+        if edgelist:
+            nx.draw_networkx_edges(graph, pos, edgelist=edgelist, edge_color=colour, style=style, width=0.7,
+                                   alpha=0.8, ax=ax)
+            handles.append(Line2D([], [], color=colour, linestyle=style, label=f"{kind.replace('_', '-')} edge"))
     collection = None
     for node_type, shape in NODE_SHAPES.items():
-        members = sub.nodes.loc[sub.nodes["type"] == node_type]
+        members = core.loc[core["type"] == node_type]
         if members.empty:
             continue
         seeds = members["role"].eq("seed").to_numpy()
         collection = nx.draw_networkx_nodes(
             graph, pos, nodelist=members["node_index"].tolist(), node_shape=shape,
-            node_color=np.nan_to_num(members["score"].to_numpy(), nan=vmin), cmap=cmap, vmin=vmin, vmax=vmax,
-            node_size=np.where(seeds, 260, 120), edgecolors=np.where(seeds, "black", "0.6"), linewidths=0.8,
-            ax=ax, label=f"{node_type} ({'circle' if shape == 'o' else 'square'})",
-        )
-    labels = dict(zip(sub.nodes["node_index"].astype(int), sub.nodes["symbol"].astype(str), strict=True))
-    spread = np.ptp(np.array(list(pos.values())), axis=0)[1] if len(pos) > 1 else 1.0
-    above = {node: (x, y + 0.035 * (spread or 1.0)) for node, (x, y) in pos.items()}
-    nx.draw_networkx_labels(graph, above, labels=labels, font_size=7, verticalalignment="bottom", ax=ax)
+            node_color=np.nan_to_num(members["score"].to_numpy(dtype=float)), cmap="RdBu_r", vmin=-bound,
+            vmax=bound, node_size=np.where(seeds, 150, 50), edgecolors=np.where(seeds, "black", "0.55"),
+            linewidths=0.7, ax=ax)
+        collection.set_norm(norm)
+        handles.append(Line2D([], [], marker=shape, linestyle="", markerfacecolor="white", markeredgecolor="black",
+                              markersize=8, label=f"{node_type} ({SHAPE_NAMES[shape]})"))
+    handles += [Line2D([], [], marker="o", linestyle="", markerfacecolor="0.85", markeredgecolor="black",
+                       markersize=9, label="seed (top-ranked)"),
+                Line2D([], [], marker="o", linestyle="", markerfacecolor="0.85", markeredgecolor="0.55",
+                       markersize=5, label="connector")]
+    symbol = dict(zip(core["node_index"].astype(int), core["symbol"].astype(str), strict=True))
+    texts = [ax.text(*pos[node], symbol[node], fontsize=9, fontweight="bold", ha="center", va="center",
+                     bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.75})
+             for node in label_nodes(sub, n_labels)]
     if collection is not None:
-        fig.colorbar(collection, ax=ax, shrink=0.6, label="importance")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=5, fontsize=8, frameon=False)
-    ax.set_title(title or "core subgraph")
-    ax.text(0.5, 1.0, "large, black outline = top-k seed; small, grey outline = connector", fontsize=8,
-            ha="center", va="bottom", transform=ax.transAxes)
+        fig.colorbar(collection, ax=ax, shrink=0.5, pad=0.01, label="importance (signed, symmetric log scale; + = towards the class)")
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(0.0, 0.0), ncol=4, fontsize=9, frameon=False)
+    ax.set_title(title or "core subgraph", pad=22)
+    n_unconnected = int((sub.nodes["role"] == "unconnected").sum())
+    ax.text(0.5, 1.0, f"{len(core)} nodes; labels: the {len(texts)} best-ranked genes"
+            + (f"; {n_unconnected} top nodes not connectable within the budget are listed in nodes.csv"
+               if n_unconnected else ""), fontsize=9, ha="center", va="bottom", transform=ax.transAxes)
     ax.set_axis_off()
+    ax.margins(0.04)
+    if texts:
+        coords = np.array([pos[n] for n in graph.nodes])
+        adjust_text(texts, x=coords[:, 0], y=coords[:, 1], ax=ax, expand=(1.3, 1.5), min_arrow_len=0,
+                    arrowprops={"arrowstyle": "-", "color": "0.3", "lw": 0.6})
     return _save(fig, Path(stem), formats)
 
 

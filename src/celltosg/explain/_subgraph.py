@@ -1,16 +1,19 @@
-"""The core subgraph: the top-k nodes by importance, kept connected through the knowledge graph.
+"""The core subgraph: at most ``top_k`` nodes (seeds plus connectors), grown from the best-scored nodes.
 
-Rule:
+Rule (greedy by rank, so connectors are spent on the best-scored seeds first):
 
-1. Seeds = the ``top_k`` nodes of highest ranking score (ties broken by node index; NaN never selected).
-2. The knowledge graph is taken as undirected (every edge kind). The seeds' induced subgraph falls into
-   components; each is contracted to one terminal.
-3. A Steiner forest over the terminals with unit edge weights (Mehlhorn's 2-approximation, one tree per
-   connected component of the graph) gives the connecting nodes. With unit weights a tree's edges number
-   (connectors + terminals - 1), so this is the fewest connecting nodes up to the approximation. Seeds
-   that the graph cannot connect stay isolated.
-4. The core subgraph is the subgraph induced by seeds and connectors: every knowledge-graph edge among
-   them is kept.
+1. Candidates are the nodes in order of ranking score (ties by node index; NaN never taken). The
+   knowledge graph is taken as undirected (every edge kind). The core lives in its largest connected
+   component: candidates outside it (a gene whose protein has no interaction partner, say) are
+   ``unconnected``.
+2. The first candidate in that component starts the core as a seed.
+3. Each next candidate joins as a ``seed`` when a shortest path from it to the core has at most
+   ``max_connectors`` intermediate nodes and the core, with the candidate and those intermediates
+   (``connector``), still has at most ``top_k`` nodes; a candidate already in the core as a connector
+   becomes a seed at no cost, and so does an ``unconnected`` node that a later path passes through.
+   Otherwise it is listed apart with role ``unconnected`` (not part of the
+   core, not drawn). The walk stops when the core holds ``top_k`` nodes or candidates run out.
+4. The core is connected by construction; its edges are every knowledge-graph edge among its nodes.
 """
 
 from __future__ import annotations
@@ -40,9 +43,10 @@ class CoreSubgraph:
     ----------
     nodes
         One row per node: ``node_index, node_id, type, symbol, score, rank`` (1 = most important over the
-        whole graph, 0 = unranked), ``role`` (``seed`` | ``connector``).
+        whole graph, 0 = unranked), ``role`` (``seed`` | ``connector`` | ``unconnected``: a top node that
+        could not be attached within the budget, listed but not part of the core).
     edges
-        One row per knowledge-graph edge among the nodes: ``source, target, kind, weight, score`` (edge
+        One row per knowledge-graph edge among the core's nodes: ``source, target, kind, weight, score`` (edge
         importance, the larger of its two directions; NaN when none was scored).
     """
 
@@ -50,16 +54,21 @@ class CoreSubgraph:
     edges: pd.DataFrame
 
     @property
+    def core(self) -> pd.DataFrame:
+        """The rows of the core's nodes (role ``seed`` or ``connector``)."""
+        return self.nodes[self.nodes["role"] != "unconnected"]
+
+    @property
     def genes(self) -> list[str]:
-        """Unique symbols of the subgraph's nodes, in node order."""
-        return list(dict.fromkeys(s for s in self.nodes["symbol"].astype(str) if s))
+        """Unique symbols of the core's nodes, in node order."""
+        return list(dict.fromkeys(s for s in self.core["symbol"].astype(str) if s))
 
     def to_networkx(self) -> nx.Graph:
         """An undirected networkx graph keyed by node index, with every column as an attribute."""
         import networkx as nx
 
         graph = nx.Graph()
-        for row in self.nodes.itertuples(index=False):
+        for row in self.core.itertuples(index=False):
             graph.add_node(int(row.node_index), **{k: _plain(v) for k, v in row._asdict().items()})
         for row in self.edges.itertuples(index=False):
             attrs = {k: _plain(v) for k, v in row._asdict().items() if k not in ("source", "target")}
@@ -79,14 +88,9 @@ def top_nodes(ranking: np.ndarray, top_k: int) -> np.ndarray:
     return order[:top_k]
 
 
-def connectors(edges: np.ndarray, n_nodes: int, seeds: np.ndarray) -> np.ndarray:
-    """Non-seed nodes that connect the seeds (steps 2-3 of the module rule).
-
-    Mehlhorn's construction on the contracted graph: one multi-source breadth-first search from the
-    terminals (scipy) gives every node its nearest terminal; each edge joining two Voronoi regions
-    proposes a path between their terminals of length ``d(u) + 1 + d(v)``; a minimum spanning forest
-    (networkx) over the shortest proposals picks the paths; their union's spanning forest, with
-    non-terminal leaves pruned, is the Steiner tree.
+def grow_core(edges: np.ndarray, n_nodes: int, ranking: np.ndarray, top_k: int,
+              max_connectors: int = 2) -> tuple[list[int], list[int], list[int]]:
+    """Steps 1-3 of the module rule.
 
     Parameters
     ----------
@@ -94,90 +98,84 @@ def connectors(edges: np.ndarray, n_nodes: int, seeds: np.ndarray) -> np.ndarray
         int (2, E) knowledge-graph edges (direction ignored).
     n_nodes
         N.
-    seeds
-        int (k,) seed node indices.
+    ranking
+        (N,) higher = more important; NaN = never taken.
+    top_k
+        Most nodes in the core (seeds plus connectors).
+    max_connectors
+        Most intermediate nodes spent to attach one seed.
 
     Returns
     -------
-    np.ndarray
-        Sorted int64 indices of the connecting nodes.
+    seeds, connectors, unconnected
+        Node indices: seeds in rank order, connectors in the order they were added, unconnected
+        candidates in rank order.
     """
     from scipy.sparse import coo_matrix
-    from scipy.sparse.csgraph import connected_components, dijkstra
+    from scipy.sparse.csgraph import connected_components
 
     src, dst = np.asarray(edges, dtype=np.int64)
-    is_seed = np.zeros(n_nodes, dtype=bool)
-    is_seed[seeds] = True
-    inner = is_seed[src] & is_seed[dst]
-    induced = coo_matrix((np.ones(inner.sum()), (src[inner], dst[inner])), shape=(n_nodes, n_nodes))
-    _, seed_component = connected_components(induced, directed=False)
-    # contract: a seed becomes terminal n_nodes + (its induced component); other nodes keep their index
-    label = np.arange(n_nodes, dtype=np.int64)
-    label[is_seed] = n_nodes + seed_component[is_seed]
-    terminals = np.unique(label[seeds])
-    if len(terminals) < 2:
-        return np.zeros(0, dtype=np.int64)
-    size = n_nodes + int(seed_component.max()) + 1
-    a, b = label[src], label[dst]
-    keep = a != b
-    a, b = a[keep], b[keep]
-    graph = coo_matrix((np.ones(2 * len(a)), (np.concatenate([a, b]), np.concatenate([b, a]))),
-                       shape=(size, size)).tocsr()
-    distance, predecessor, nearest = dijkstra(graph, indices=terminals, unweighted=True, min_only=True,
-                                              return_predecessors=True)
-    reach = np.isfinite(distance[a]) & np.isfinite(distance[b]) & (nearest[a] != nearest[b])
-    u, v = a[reach], b[reach]
-    if not len(u):
-        return np.zeros(0, dtype=np.int64)
-    cost = distance[u] + 1 + distance[v]
-    s, t = np.minimum(nearest[u], nearest[v]), np.maximum(nearest[u], nearest[v])
-    order = np.lexsort((v, u, cost, t, s))  # per terminal pair, the cheapest bridge (ties: smallest nodes)
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = (s[order][1:] != s[order][:-1]) | (t[order][1:] != t[order][:-1])
-    best = order[first]
-    return _steiner_nodes(best, u, v, s, t, cost, predecessor, set(terminals.tolist()), n_nodes, (a, b))
+    graph = coo_matrix((np.ones(2 * len(src)), (np.concatenate([src, dst]), np.concatenate([dst, src]))),
+                       shape=(n_nodes, n_nodes)).tocsr()
+    _, component = connected_components(graph, directed=False)
+    giant = component == np.bincount(component).argmax()
+    in_core = np.zeros(n_nodes, dtype=bool)
+    seeds: list[int] = []
+    extra: list[int] = []
+    unconnected: list[int] = []
+    for node in top_nodes(ranking, n_nodes).tolist():
+        size = len(seeds) + len(extra)
+        if size >= top_k:
+            break
+        if in_core[node]:  # a connector that is itself a top node
+            extra.remove(node)
+            seeds.append(node)
+            continue
+        if not giant[node]:
+            unconnected.append(node)
+            continue
+        if not seeds:
+            seeds.append(node)
+            in_core[node] = True
+            continue
+        path = _path_to_core(graph, node, in_core, min(max_connectors, top_k - size - 1))
+        if path is None:
+            unconnected.append(node)
+            continue
+        seeds.append(node)
+        for step in path:  # a top node listed unconnected that a later path passes through is a seed
+            (seeds if step in unconnected else extra).append(step)
+        unconnected = [u for u in unconnected if u not in path]
+        in_core[[node, *path]] = True
+    position = {node: i for i, node in enumerate(top_nodes(ranking, n_nodes).tolist())}
+    return sorted(seeds, key=position.__getitem__), extra, unconnected
 
 
-def _to_terminal(node: int, predecessor: np.ndarray) -> list[int]:
-    """``[node, ..., its nearest terminal]`` along the search's predecessors."""
-    path = [node]
-    while predecessor[path[-1]] >= 0:
-        path.append(int(predecessor[path[-1]]))
-    return path
+def _path_to_core(graph, node: int, in_core: np.ndarray, max_connectors: int) -> list[int] | None:
+    """Intermediate nodes of a shortest path from ``node`` to the core (the core node of smallest index
+    among the nearest), or None when every such path needs more than ``max_connectors`` of them."""
+    from scipy.sparse.csgraph import dijkstra
 
-
-def _steiner_nodes(best, u, v, s, t, cost, predecessor, terminals: set[int], n_nodes: int,
-                   edges: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
-    """Connecting nodes from the cheapest Voronoi bridges (the spanning-forest steps of Mehlhorn).
-
-    The spanning forest is taken over every graph edge among the paths' nodes (not only the path edges),
-    which lets it take shortcuts between paths.
-    """
-    import networkx as nx
-
-    proposals = nx.Graph()
-    for i in best.tolist():
-        proposals.add_edge(int(s[i]), int(t[i]), weight=float(cost[i]), bridge=i)
-    union = nx.Graph()
-    for _, _, data in nx.minimum_spanning_edges(proposals, data=True, weight="weight"):
-        bridge = data["bridge"]
-        nx.add_path(union, _to_terminal(int(u[bridge]), predecessor)[::-1] + _to_terminal(int(v[bridge]), predecessor))
-    a, b = edges
-    on_paths = np.zeros(max(int(a.max()), int(b.max())) + 1, dtype=bool)
-    on_paths[list(union.nodes)] = True
-    inside = on_paths[a] & on_paths[b]
-    union.add_edges_from(zip(a[inside].tolist(), b[inside].tolist(), strict=True))
-    tree = nx.minimum_spanning_tree(union)
-    leaves = [n for n in tree.nodes if tree.degree(n) == 1 and n not in terminals]
-    while leaves:
-        tree.remove_nodes_from(leaves)
-        leaves = [n for n in tree.nodes if tree.degree(n) <= 1 and n not in terminals]
-    return np.array(sorted(n for n in tree.nodes if n < n_nodes), dtype=np.int64)
+    if max_connectors < 0:
+        return None
+    distance, predecessor = dijkstra(graph, indices=node, unweighted=True, limit=max_connectors + 1.5,
+                                     return_predecessors=True)
+    reached = np.flatnonzero(in_core & np.isfinite(distance))
+    if not reached.size:
+        return None
+    target = int(reached[np.argmin(distance[reached])])
+    path = []
+    step = int(predecessor[target])
+    while step != node:
+        path.append(step)
+        step = int(predecessor[step])
+    return path  # from the core outwards
 
 
 def core_subgraph(kg: KnowledgeGraph, scores: np.ndarray, top_k: int = 120, *, ranking: np.ndarray | None = None,
-                  edge_index: np.ndarray | None = None, edge_scores: np.ndarray | None = None) -> CoreSubgraph:
-    """Top-``top_k`` nodes by ``ranking``, kept connected through ``kg`` (see the module rule).
+                  edge_index: np.ndarray | None = None, edge_scores: np.ndarray | None = None,
+                  max_connectors: int = 2) -> CoreSubgraph:
+    """A connected core of at most ``top_k`` nodes grown from the best nodes by ``ranking`` (module rule).
 
     Parameters
     ----------
@@ -186,11 +184,13 @@ def core_subgraph(kg: KnowledgeGraph, scores: np.ndarray, top_k: int = 120, *, r
     scores
         (N,) importance per node, reported in the node table.
     top_k
-        Number of seed nodes.
+        Most nodes in the core (seeds plus connectors).
     ranking
         (N,) what nodes are ranked by (higher = more important); defaults to ``scores``.
     edge_index, edge_scores
         Optional (2, E) edges and (E,) importance, copied onto the subgraph's edges.
+    max_connectors
+        Most connecting nodes spent to attach one seed.
 
     Returns
     -------
@@ -203,11 +203,10 @@ def core_subgraph(kg: KnowledgeGraph, scores: np.ndarray, top_k: int = 120, *, r
     if top_k < 1:
         raise CellTOSGError(f"top_k must be at least 1, got {top_k}")
     ranking = scores if ranking is None else np.asarray(ranking, dtype=np.float64)
-    seeds = top_nodes(ranking, top_k)
     table = kg.edges
     edges = table[["source", "target"]].to_numpy(dtype=np.int64).T
-    extra = connectors(edges, kg.n_nodes, seeds)
-    members = np.concatenate([seeds, extra])
+    seeds, extra, unconnected = grow_core(edges, kg.n_nodes, ranking, top_k, max_connectors)
+    members = np.array(seeds + extra + unconnected, dtype=np.int64)
     rank = np.zeros(kg.n_nodes, dtype=np.int64)
     rank[top_nodes(ranking, kg.n_nodes)] = np.arange(1, np.isfinite(ranking).sum() + 1)
     info = kg.nodes.iloc[members]
@@ -218,14 +217,15 @@ def core_subgraph(kg: KnowledgeGraph, scores: np.ndarray, top_k: int = 120, *, r
         "symbol": info["symbol"].fillna("").to_numpy(),
         "score": scores[members],
         "rank": rank[members],
-        "role": ["seed"] * len(seeds) + ["connector"] * len(extra),
+        "role": ["seed"] * len(seeds) + ["connector"] * len(extra) + ["unconnected"] * len(unconnected),
     })
     inside = np.zeros(kg.n_nodes, dtype=bool)
-    inside[members] = True
+    inside[seeds + extra] = True
     kept = table[inside[edges[0]] & inside[edges[1]]]
     sub_edges = kept[["source", "target", "kind", "weight"]].reset_index(drop=True)
     sub_edges["score"] = _edge_scores(sub_edges, edge_index, edge_scores)
-    log.info("core subgraph: %d seeds, %d connectors, %d edges", len(seeds), len(extra), len(sub_edges))
+    log.info("core subgraph: %d seeds, %d connectors, %d edges; %d top nodes unconnected", len(seeds), len(extra),
+             len(sub_edges), len(unconnected))
     return CoreSubgraph(nodes=nodes, edges=sub_edges)
 
 
