@@ -5,7 +5,8 @@ module; ``random``: as many genes scattered over the graph with the same express
 script simulates one blood cohort with one disease (the same simulation seed throughout), builds a TOSG
 store of meta-cells, and runs the benchmark's logistic regression (same grid, same loader cohort, split by
 donor) on ``--seeds`` split seeds. It prints the meta-cell test accuracy (mean ± sd over seeds) and the
-donor-level accuracy and AUROC, and writes ``calibration.csv`` (one row per effect, placement and seed).
+donor-level accuracy and AUROC, and writes ``calibration_<placements>.csv`` (one row per effect, placement
+and seed).
 A constant guess scores about 0.5; the default effect of ``celltosg simulate`` is chosen so that the
 ``module`` row lies in 0.65-0.85.
 
@@ -66,6 +67,7 @@ def main() -> None:
     torch.set_num_threads(1)
     logging.basicConfig(level=logging.WARNING)
     args.out.mkdir(parents=True, exist_ok=True)
+    csv = args.out / f"calibration_{args.placements.replace(',', '_')}.csv"
     frames = []
     for effect in [float(e) for e in args.effects.split(",")]:
         for placement in args.placements.split(","):
@@ -80,7 +82,7 @@ def main() -> None:
             print(f"effect {effect:g} {placement:6s}: logreg accuracy {acc.mean():.3f} ± {acc.std(ddof=1):.3f} "
                   f"(seeds {', '.join(f'{a:.3f}' for a in acc)}){extra}  [{time.perf_counter() - start:.0f} s]",
                   flush=True)
-            pd.concat(frames).to_csv(args.out / "calibration.csv", index=False)
+            pd.concat(frames).to_csv(csv, index=False)
     table = pd.concat(frames)
     summary = table.groupby(["effect", "placement"], sort=False)["accuracy"].agg(["mean", "std"]).round(3)
     print(summary.to_string())

@@ -155,12 +155,13 @@ def _donor_table(out) -> pd.DataFrame:
     return table.assign(dataset_id="sim_dataset_" + table["batch"].astype(str))
 
 
-@pytest.mark.parametrize("n_donors", [8, 11])
+@pytest.mark.parametrize("n_donors", [16, 19])
 def test_disease_is_balanced_within_datasets_and_matched_on_sex_and_age(tmp_path, tiny_kg_dir, n_donors):
     out = tmp_path / "sim"
     simulate(out, n_cells=10 * n_donors, n_donors=n_donors, diseases=("flu",), seed=1, kg=tiny_kg_dir)
     obs = pd.concat([ad.read_h5ad(f).obs.astype(str) for f in sorted(out.glob("*.h5ad"))])
     donors = obs.drop_duplicates("donor_id")
+    assert donors["dataset_id"].nunique() == 2
     if n_donors % 2 == 0:
         assert _unbalanced_datasets(donors) == []
     assert all(set(group["disease"]) == {"normal", "flu"} for _, group in donors.groupby("dataset_id"))

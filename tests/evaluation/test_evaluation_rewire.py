@@ -81,3 +81,18 @@ def test_rewired_knowledge_graph_keeps_internal_edges_and_degrees(tiny_kg):
     ppi_old = {tuple(p) for p in old[old.kind == "ppi"][["source", "target"]].to_numpy().tolist()}
     ppi_new = {tuple(sorted(p)) for p in new[new.kind == "ppi"][["source", "target"]].to_numpy().tolist()}
     assert ppi_new != ppi_old
+
+
+def test_edgeless_graph_drops_only_signaling_edges_and_the_fm_still_trains(tiny_kg, tiny_store_data):
+    from celltosg.evaluation import evaluate_spec
+    from celltosg.evaluation._models import model_specs
+    from celltosg.evaluation._rewire import drop_signaling_edges
+    from celltosg.evaluation._tasks import store_splits
+
+    edgeless = drop_signaling_edges(tiny_kg)
+    assert set(edgeless.edges["kind"]) == {"internal"}
+    assert len(edgeless.edges) == (tiny_kg.edges["kind"] == "internal").sum() and edgeless.n_nodes == tiny_kg.n_nodes
+    split = store_splits(tiny_store_data[0], {}, task="cell_type")(0)
+    spec = model_specs(["fm_no_message_passing"], quick=True, budget=1, max_epochs=2)[0]
+    row = evaluate_spec(spec, split, seed=0)
+    assert row["status"] == "ok" and 0 <= row["accuracy"] <= 1

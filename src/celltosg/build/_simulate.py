@@ -6,7 +6,7 @@ Model (all effects in log2 fold change on a cell's expression profile):
   baseline log2 abundance ~ N(0, 2.5^2) per gene;
 - cell types per tissue with marker genes (+4 for named markers found in the pack, +1.5..+3.5 on 3% of
   genes chosen at random) and a mild N(0, 0.3^2) shift of every gene;
-- donor effect N(0, 0.15^2) per gene, batch (``dataset_id``) effect N(0, 0.3^2) per gene and a batch
+- donor effect N(0, 0.15^2) per gene, batch (``dataset_id``, at least 8 donors each) effect N(0, 0.3^2) per gene and a batch
   library-size factor; sex genes (XIST for female; RPS4Y1, DDX3Y, UTY, KDM5D, EIF1AY for male); an age
   trend of +-0.02 per year on 1% of genes;
 - each disease: a connected module of ``module_size`` PPI proteins (breadth-first from a random seed
@@ -60,6 +60,7 @@ DISEASE_EFFECT = 1.5
 AFFECTED_FRACTION = 0.5
 PLACEMENTS = ("module", "random")
 _MATCH_POOL = 5
+DATASET_DONORS = 8
 _CHUNK_CELLS = 2048
 _SAMPLE_CELLS = 16384
 
@@ -489,13 +490,14 @@ def _donors(n_donors: int, tissues: list[str], conditions: list[str], rng: np.ra
     """Donors cycling through tissue x condition, in matched sets that share one dataset, sex and age.
 
     A matched set is one donor of each condition of one tissue (donors ``d`` with the same ``d // (T x C)``
-    and tissue). A dataset holds whole cycles of T x C donors (at least 4 donors); donors left over after the
-    last full cycle join the last dataset, so every dataset holds cases and controls. With ``confound``
+    and tissue). A dataset holds whole cycles of T x C donors (at least :data:`DATASET_DONORS`); donors left
+    over after the last full cycle join the last dataset, so every dataset holds cases and controls, and
+    a donor split can keep every dataset's label balance in training. With ``confound``
     each dataset is split by condition instead: every dataset holds a single condition.
     """
     n_tissues, n_conditions = len(tissues), len(conditions)
     cycle = n_tissues * n_conditions
-    cycles_per_batch = math.ceil(4 / cycle)
+    cycles_per_batch = math.ceil(DATASET_DONORS / cycle)
     n_batches = max(1, (n_donors // cycle) // cycles_per_batch)
     n_sets = math.ceil(n_donors / cycle) * n_tissues
     sexes = np.array(["female", "male"])[rng.permutation(n_sets) % 2]

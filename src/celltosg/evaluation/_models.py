@@ -18,7 +18,7 @@ from celltosg.baselines import (
 )
 from celltosg.errors import UnknownIdentifierError
 from celltosg.evaluation._harness import ModelSpec
-from celltosg.evaluation._rewire import rewire_knowledge_graph
+from celltosg.evaluation._rewire import drop_signaling_edges, rewire_knowledge_graph
 from celltosg.evaluation._split import Split
 
 GRID_SIZE = 4  # configurations evaluated on validation data per model: the shared tuning budget
@@ -53,7 +53,7 @@ class GraphCache:
     def __init__(self, seq_dim: int = 32) -> None:
         self.seq_dim = seq_dim
         self._inputs: list[tuple[object, object]] = []
-        self._rewired: list[tuple[object, int, object]] = []
+        self._rewired: list[tuple[object, int | None, object]] = []  # (graph, seed or None = edgeless, derived)
 
     def inputs(self, kg, features: tuple | None = None):
         """:class:`celltosg.model.GraphInputs` of ``kg``; ``features`` = precomputed (text (N, T),
@@ -64,7 +64,7 @@ class GraphCache:
         from celltosg.model import graph_inputs
 
         original = next((o for o, _, r in self._rewired if r is kg), None)
-        if original is not None:  # a rewired graph: same nodes and node features, other signaling edges
+        if original is not None:  # a rewired or edgeless graph: same nodes and node features
             base = self.inputs(original, features)
             features = (base.text_emb, base.seq_feat, base.seq_mask)
         elif features is None:
@@ -84,13 +84,22 @@ class GraphCache:
         self._rewired.append((kg, seed, rewired))
         return rewired
 
+    def edgeless(self, kg):
+        """``kg`` without PPI and ligand -> receptor edges (node features shared with ``kg``)."""
+        for original, key, derived in self._rewired:
+            if original is kg and key is None:
+                return derived
+        derived = drop_signaling_edges(kg)
+        self._rewired.append((kg, None, derived))
+        return derived
+
 
 def _fm(cache: GraphCache, pretrain: PretrainCache, *, epochs: int, pretrain_epochs: int = 0,
-        rewire: bool = False, **config_changes):
+        rewire: bool = False, edgeless: bool = False, **config_changes):
     def build(split: Split, params: dict, seed: int):
         from celltosg.model import FMConfig
 
-        kg = cache.rewired(split.kg, seed) if rewire else split.kg
+        kg = cache.rewired(split.kg, seed) if rewire else cache.edgeless(split.kg) if edgeless else split.kg
         config = FMConfig(hidden=params["hidden"], **config_changes)
         return CellTOSGFMClassifier(
             n_classes=split.n_classes, kg=kg, config=config, graph=cache.inputs(kg, split.node_features), seed=seed,
@@ -152,6 +161,8 @@ def model_specs(names: Sequence[str] | str = "all", *, quick: bool = False, budg
         ("fm_no_seq", "ablation: no sequence features", {"use_seq": False}),
         ("fm_single_stage", "ablation: one message-passing stage over all edges", {"two_stage": False}),
         ("fm_rewired_kg", "ablation: signaling edges rewired, degrees preserved", {"rewire": True}),
+        ("fm_no_message_passing", "ablation: no signaling edges (no message passing between genes)",
+         {"edgeless": True}),
     ]
     specs += [ModelSpec(name, _fm(cache, pretrain, epochs=fm_epochs, **changes), fm_grid, needs_graph=True,
                         description=text) for name, text, changes in fm_variants]

@@ -134,3 +134,16 @@ def rewire_knowledge_graph(kg, *, seed: int = 0, kinds: tuple[str, ...] = REWIRE
         kg.nodes, edges, name=f"{kg.name}[rewired seed={seed}]", checksum=kg.checksum, pack_dir=kg.pack_dir,
         sequences=kg.sequences, genesets=kg.genesets, parent_index=kg.parent_index,
     )
+
+
+def drop_signaling_edges(kg, *, kinds: tuple[str, ...] = REWIRED_KINDS):
+    """A copy of ``kg`` without its signaling edges (PPI, ligand -> receptor): no message passing between
+    genes; internal RNA -> protein edges, nodes, text and sequences are unchanged."""
+    from celltosg.kg import KnowledgeGraph
+
+    edges = kg.edges[~kg.edges["kind"].isin(kinds)]
+    return KnowledgeGraph(
+        kg.nodes, edges, name=f"{kg.name}[no signaling edges]", checksum=kg.checksum, pack_dir=kg.pack_dir,
+        sequences=kg.sequences, genesets=kg.genesets, parent_index=kg.parent_index,
+    )
+
