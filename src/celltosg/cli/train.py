@@ -101,6 +101,10 @@ def _apply(kind: str, checkpoint: Path, input_path: Path, out: Path, gene_column
     if input_path.suffix != ".h5ad" or not input_path.is_file():
         raise MalformedInputError(f"input {input_path} must be an existing .h5ad file")
     adata = ad.read_h5ad(input_path)
+    if donor_key is not None:
+        from celltosg.train._predict import check_donor_key
+
+        check_donor_key(adata, donor_key)
     if kind == "predict":
         result = predict(checkpoint, adata, gene_column=gene_column, force=force)
         classes = result.uns["celltosg"]["classes"]
