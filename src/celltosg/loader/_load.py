@@ -86,14 +86,19 @@ def _donor_split(frame: pd.DataFrame, task: str, *, fractions, seed: int, strata
 
     Stratifying by label alone lets a split hold out, say, a case of a dataset whose other donors then
     train as mostly controls: the dataset's batch signature becomes a label cue that points the wrong way
-    on the held-out donor. Label x dataset strata keep every dataset's label balance in training.
+    on the held-out donor. Label x dataset strata keep every dataset's label balance in training; when
+    they cannot give every split every label, the split falls back to label strata (with a warning).
     """
     if task in MATCHING and strata is not None and "dataset_id" in frame.columns:
         try:
-            return split_by_donor(frame, fractions=fractions, seed=seed, strata=[strata, "dataset_id"])
+            split = split_by_donor(frame, fractions=fractions, seed=seed, strata=[strata, "dataset_id"])
         except SplitError:
-            logger.warning("too few donors per dataset and label to stratify the split by dataset; "
-                           "stratifying by label only, so dataset and label may be associated in training")
+            split = None
+        labels = frame[strata].to_numpy()
+        if split is not None and all(set(labels[split == s]) == set(labels) for s in np.unique(split)):
+            return split
+        logger.warning("too few donors per dataset and label to stratify the split by dataset; "
+                       "stratifying by label only, so dataset and label may be associated in training")
     return split_by_donor(frame, fractions=fractions, seed=seed, strata=strata)
 
 
