@@ -248,3 +248,20 @@ def test_same_seed_same_bytes_with_disease_options(tmp_path, tiny_kg_dir):
     simulate(tmp_path / "b", **kwargs)
     names = [f.name for f in first.files] + ["ground_truth.json", "simulation.json"]
     assert [sha256_file(tmp_path / "a" / n) for n in names] == [sha256_file(tmp_path / "b" / n) for n in names]
+
+
+def test_cli_disease_options_reach_simulation_json(tmp_path, tiny_kg_dir):
+    from celltosg.cli import app
+
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(app, ["simulate", "--out", str(out), "--cells", "80", "--donors", "8", "--diseases",
+                                      "flu", "--kg", str(tiny_kg_dir), "--disease-effect", "0.5", "--module-size", "4",
+                                      "--affected-fraction", "0.4", "--disease-genes", "random", "--confound"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "simulation.json").read_text())
+    assert (record["disease_effect"], record["module_size"], record["affected_fraction"]) == (0.5, 4, 0.4)
+    assert record["disease_genes"] == "random" and record["confound"] is True
+    default = tmp_path / "default"
+    assert CliRunner().invoke(app, ["simulate", "--out", str(default), "--cells", "40", "--donors", "2", "--diseases",
+                                    "flu", "--kg", str(tiny_kg_dir)]).exit_code == 0
+    assert json.loads((default / "simulation.json").read_text())["disease_effect"] == 2.0
