@@ -28,8 +28,8 @@ def simulate(
     genes: int | None = typer.Option(None, "--genes", min=1, help="Simulate only this many genes (default: all)."),
     disease_effect: float | None = typer.Option(None, "--disease-effect", min=0.0,
                                                 help="Log2 fold-change scale of the disease genes (each moves by "
-                                                     "+-effect x U(2/3, 4/3)); default: the calibrated value "
-                                                     "(docs/benchmarks.md)."),
+                                                     "+-effect x U(2/3, 4/3)); default 2.0, calibrated in "
+                                                     "docs/benchmarks.md."),
     module_size: int | None = typer.Option(None, "--module-size", min=1,
                                            help="Proteins per disease module (default 20)."),
     affected_fraction: float | None = typer.Option(None, "--affected-fraction", min=0.0, max=1.0,
