@@ -163,9 +163,10 @@ def split_from_cohort(cohort) -> Split:
     for part in PARTS:
         arrays[f"X_{part}"] = np.asarray(cohort.X(part), dtype=np.float32)
         arrays[f"y_{part}"] = np.asarray(cohort.labels(part), dtype=np.int64)
-    obs = cohort.obs
-    donor = (obs["dataset_id"].astype(str) + "/" + obs["donor_id"].astype(str)).to_numpy()
-    donors = {part: donor[obs["split"].to_numpy() == part] for part in PARTS}
+    obs, donors = cohort.obs, None
+    if {"dataset_id", "donor_id"} <= set(obs.columns):  # a donor is (dataset_id, donor_id), as in the split
+        donor = (obs["dataset_id"].astype(str) + "/" + obs["donor_id"].astype(str)).to_numpy()
+        donors = {part: donor[obs["split"].to_numpy() == part] for part in PARTS}
     kg = cohort.kg
     return Split(**arrays, genes=np.asarray(kg.rna_symbols).astype(str), label_names=names, kg=kg,
                  meta={"split_by": "cohort"}, donors=donors)
