@@ -23,8 +23,8 @@ from celltosg.progress import progress
 logger = logging.getLogger(__name__)
 
 RESULT_COLUMNS = (
-    "task", "model", "seed", "status", "accuracy", "macro_f1", "donor_accuracy", "donor_auroc", "val_macro_f1", "train_s", "tune_s",
-    "peak_mem_mb", "params", "n_train", "n_val", "n_test", "n_genes", "n_classes", "device",
+    "task", "model", "seed", "status", "accuracy", "macro_f1", "donor_accuracy", "donor_auroc", "val_macro_f1",
+    "train_s", "tune_s", "peak_mem_mb", "params", "n_train", "n_val", "n_test", "n_genes", "n_classes", "device",
 )
 
 
@@ -53,8 +53,8 @@ def evaluate_spec(spec: ModelSpec, split: Split, *, seed: int, task: str = "") -
     """Fit every grid point of ``spec`` on ``split``, pick the best validation macro-F1, score it on test.
 
     Returns one result row (keys :data:`RESULT_COLUMNS`); ``donor_accuracy`` / ``donor_auroc`` score
-    donor calls (mean test probabilities per donor) when the split names donors with one label each. ``train_s`` and ``peak_mem_mb`` belong to the
-    chosen configuration's fit (``train_s`` includes work a model reused from an earlier grid point, such
+    donor calls (mean test probabilities per donor) when the split names donors with one label each.
+    ``train_s`` and ``peak_mem_mb`` belong to the chosen configuration's fit (``train_s`` includes work a model reused from an earlier grid point, such
     as a cached pretraining, reported as its ``untimed_seconds``); ``tune_s`` is the time of the grid. Running out of memory gives a
     row with status ``out of memory`` and empty metrics.
     """
