@@ -17,6 +17,14 @@ from celltosg.kg import KnowledgeGraph
 
 
 @pytest.fixture(scope="module")
+def kg_many_genes(tmp_path_factory):
+    """A pack of 400 genes (300 with a protein): room for expression-matched random disease genes."""
+    from tests.conftest import make_tiny_pack
+
+    return make_tiny_pack(tmp_path_factory.mktemp("kg400") / "pack", n_genes=400, n_proteins=300)
+
+
+@pytest.fixture(scope="module")
 def simulated(tmp_path_factory, tiny_kg_dir):
     out = tmp_path_factory.mktemp("sim") / "run"
     result = simulate(out, n_cells=3000, n_donors=8, tissues=("blood", "lung"), diseases=("flu",),
@@ -128,3 +136,132 @@ def test_cli_simulate_with_comma_lists(tmp_path, tiny_kg_dir):
     obs = pd.concat([ad.read_h5ad(f).obs.astype(str) for f in sorted(out.glob("*.h5ad"))])
     assert set(obs["tissue"]) == {"blood", "brain"} and len(obs) == 120
     assert "flu" in json.loads((out / "ground_truth.json").read_text())
+
+
+def _unbalanced_datasets(donors: pd.DataFrame) -> list[str]:
+    """Datasets whose donors of a tissue do not hold every condition, or hold them in unequal numbers."""
+    conditions = set(donors["disease"])
+    bad = []
+    for (dataset, _), group in donors.groupby(["dataset_id", "tissue"], observed=True):
+        counts = group["disease"].value_counts()
+        if set(counts.index) != conditions or counts.nunique() > 1:
+            bad.append(str(dataset))
+    return sorted(set(bad))
+
+
+def _donor_table(out) -> pd.DataFrame:
+    record = json.loads((out / "simulation.json").read_text())
+    table = pd.DataFrame(record["donors"])
+    return table.assign(dataset_id="sim_dataset_" + table["batch"].astype(str))
+
+
+@pytest.mark.parametrize("n_donors", [16, 19])
+def test_disease_is_balanced_within_datasets_and_matched_on_sex_and_age(tmp_path, tiny_kg_dir, n_donors):
+    out = tmp_path / "sim"
+    simulate(out, n_cells=10 * n_donors, n_donors=n_donors, diseases=("flu",), seed=1, kg=tiny_kg_dir)
+    obs = pd.concat([ad.read_h5ad(f).obs.astype(str) for f in sorted(out.glob("*.h5ad"))])
+    donors = obs.drop_duplicates("donor_id")
+    assert donors["dataset_id"].nunique() == 2
+    if n_donors % 2 == 0:
+        assert _unbalanced_datasets(donors) == []
+    assert all(set(group["disease"]) == {"normal", "flu"} for _, group in donors.groupby("dataset_id"))
+    # cases and controls of a dataset come in the same sex and age mix
+    profile = donors.groupby(["dataset_id", "disease"])[["sex", "development_stage"]].apply(
+        lambda g: sorted(map(tuple, g.to_numpy())))
+    for dataset in donors["dataset_id"].unique():
+        if n_donors % 2 == 0:
+            assert profile[(dataset, "normal")] == profile[(dataset, "flu")]
+
+
+def test_balance_check_fails_on_a_confounded_design(tmp_path, tiny_kg_dir):
+    out = tmp_path / "confounded"
+    simulate(out, n_cells=80, n_donors=8, diseases=("flu",), seed=1, kg=tiny_kg_dir, confound=True)
+    donors = _donor_table(out)
+    assert len(_unbalanced_datasets(donors)) == donors["dataset_id"].nunique()  # every dataset: one condition
+    assert donors.groupby("dataset_id")["disease"].nunique().max() == 1
+
+
+def _gene_means(out, genes) -> np.ndarray:
+    """Mean count per cell of ``genes`` in the normal donors (no disease shift there)."""
+    cells = ad.concat([ad.read_h5ad(f) for f in sorted(out.glob("*.h5ad"))], merge="same")
+    normal = cells[cells.obs["disease"] == "normal"]
+    return np.asarray(normal[:, genes].X.mean(axis=0)).ravel()
+
+
+def test_random_placement_scatters_genes_with_the_module_expression(tmp_path, kg_many_genes):
+    kwargs = dict(n_cells=600, n_donors=4, diseases=("flu",), seed=5, kg=kg_many_genes, module_size=12)
+    module = simulate(tmp_path / "module", disease_genes="module", **kwargs)
+    scattered = simulate(tmp_path / "random", disease_genes="random", **kwargs)
+    module_genes = json.loads(module.ground_truth_path.read_text())["flu"]
+    random_genes = json.loads(scattered.ground_truth_path.read_text())["flu"]
+    record = json.loads((tmp_path / "random" / "simulation.json").read_text())
+    assert record["disease_genes"] == "random"
+    assert record["disease_modules"]["flu"]["module_genes"] == module_genes
+    assert len(random_genes) == len(module_genes) and not set(random_genes) & set(module_genes)
+    # the same expression distribution: the two gene sets' mean log expression agree, and gene by gene
+    # (the i-th random gene stands in for the i-th module gene) the levels track each other, which genes
+    # drawn without matching would not (their correlation would be near 0)
+    log_module = np.log1p(_gene_means(tmp_path / "module", module_genes))
+    log_random = np.log1p(_gene_means(tmp_path / "random", random_genes))
+    assert abs(log_module.mean() - log_random.mean()) < 0.2 * log_module.std()
+    assert np.corrcoef(log_module, log_random)[0, 1] > 0.8
+    # scattered: the random genes do not form one connected PPI module
+    kg = KnowledgeGraph.load(kg_many_genes)
+    assert _connected_share(kg, random_genes) < 1.0
+
+
+def _connected_share(kg, genes) -> float:
+    """Share of ``genes`` whose protein has a PPI neighbour among the other genes' proteins."""
+    symbol_of = kg.nodes["symbol"].to_numpy()
+    internal = kg.edges[kg.edges["kind"] == "internal"]
+    protein_of = {symbol_of[r]: int(p) for r, p in zip(internal["source"], internal["target"], strict=True)}
+    proteins = {protein_of[g] for g in genes if g in protein_of}
+    ppi = kg.edges[kg.edges["kind"] == "ppi"]
+    linked = {int(a) for a, b in zip(ppi["source"], ppi["target"], strict=True) if a in proteins and b in proteins}
+    linked |= {int(b) for a, b in zip(ppi["source"], ppi["target"], strict=True) if a in proteins and b in proteins}
+    return len(linked) / max(len(proteins), 1)
+
+
+def test_disease_options_set_effect_fraction_and_are_recorded(tmp_path, tiny_kg_dir):
+    out = tmp_path / "opts"
+    simulate(out, n_cells=120, n_donors=4, tissues=("blood",), diseases=("flu",), seed=2, kg=tiny_kg_dir,
+             disease_effect=0.6, module_size=5, affected_fraction=0.2)
+    record = json.loads((out / "simulation.json").read_text())
+    for key, value in {"disease_effect": 0.6, "module_size": 5, "affected_fraction": 0.2, "disease_genes": "module",
+                       "confound": False, "cells_per_file": None, "seed": 2, "n_cells": 120, "n_donors": 4}.items():
+        assert record[key] == value
+    module = record["disease_modules"]["flu"]
+    assert len(module["proteins"]) == 5
+    change = np.abs(np.array(list(module["log2_fold_change"].values())))
+    assert change.min() >= 0.6 * 2 / 3 - 1e-4 and change.max() <= 0.6 * 4 / 3 + 1e-4
+    assert len(module["affected_cell_types"]["blood"]) == 1  # ceil(0.2 x 5 blood cell types)
+    with pytest.raises(CellTOSGError, match="disease_genes"):
+        simulate(tmp_path / "bad", n_cells=40, n_donors=2, diseases=("flu",), kg=tiny_kg_dir, disease_genes="near")
+    with pytest.raises(CellTOSGError, match="affected_fraction"):
+        simulate(tmp_path / "bad", n_cells=40, n_donors=2, diseases=("flu",), kg=tiny_kg_dir, affected_fraction=0)
+
+
+def test_same_seed_same_bytes_with_disease_options(tmp_path, tiny_kg_dir):
+    kwargs = dict(n_cells=200, n_donors=4, diseases=("flu",), kg=tiny_kg_dir, seed=9, disease_effect=2.5,
+                  module_size=6, affected_fraction=0.6, disease_genes="random")
+    first = simulate(tmp_path / "a", **kwargs)
+    simulate(tmp_path / "b", **kwargs)
+    names = [f.name for f in first.files] + ["ground_truth.json", "simulation.json"]
+    assert [sha256_file(tmp_path / "a" / n) for n in names] == [sha256_file(tmp_path / "b" / n) for n in names]
+
+
+def test_cli_disease_options_reach_simulation_json(tmp_path, tiny_kg_dir):
+    from celltosg.cli import app
+
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(app, ["simulate", "--out", str(out), "--cells", "80", "--donors", "8", "--diseases",
+                                      "flu", "--kg", str(tiny_kg_dir), "--disease-effect", "0.5", "--module-size", "4",
+                                      "--affected-fraction", "0.4", "--disease-genes", "random", "--confound"])
+    assert result.exit_code == 0, result.output
+    record = json.loads((out / "simulation.json").read_text())
+    assert (record["disease_effect"], record["module_size"], record["affected_fraction"]) == (0.5, 4, 0.4)
+    assert record["disease_genes"] == "random" and record["confound"] is True
+    default = tmp_path / "default"
+    assert CliRunner().invoke(app, ["simulate", "--out", str(default), "--cells", "40", "--donors", "2", "--diseases",
+                                    "flu", "--kg", str(tiny_kg_dir)]).exit_code == 0
+    assert json.loads((default / "simulation.json").read_text())["disease_effect"] == 2.0

@@ -96,3 +96,15 @@ def test_cell_split_warns_and_keeps_copies_together():
     per_position = pd.Series(split).groupby(positions).nunique()
     assert (per_position == 1).all()
     assert set(split) == {"train", "val", "test"}
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_label_within_dataset_strata_keep_every_datasets_balance_in_training(seed):
+    donors = [(f"ds{d}", f"D{d}_{k}", 10) for d in range(3) for k in range(8)]
+    frame = _frame(donors, label=lambda f: np.where(f["donor_id"].str[-1].astype(int) % 2, "case", "normal"))
+    split = split_by_donor(frame, seed=seed, strata=["label", "dataset_id"])
+    assert _naive_leak(frame, split) == set() and set(split) == {"train", "val", "test"}
+    train = frame[split == "train"].drop_duplicates("donor_id")
+    for dataset, group in train.groupby("dataset_id"):
+        counts = group["label"].value_counts()
+        assert counts.get("case", 0) == counts.get("normal", 0) > 0, (dataset, counts.to_dict())

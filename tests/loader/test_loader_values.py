@@ -93,3 +93,16 @@ def test_combat_seq_keeps_counts_non_negative_and_shrinks_gene_batch_effects():
     assert report.corrected == ["lung"] and (out >= 0).all()
     log_ratio = lambda x: np.abs(np.log((x[batch == "b1"].mean(0) + 1) / (x[batch == "b0"].mean(0) + 1))).mean()  # noqa: E731
     assert log_ratio(out) < 0.5 * log_ratio(counts)
+
+
+def test_cohort_corrects_held_out_splits_without_their_labels():
+    from celltosg.loader import Cohort
+
+    values, obs = _batched()
+    cohort = Cohort(None, obs.assign(split="x"), task="disease", label_column="label", label_mapping=None,
+                    normalize=False, correction_method="combat", covariate="label")
+    shuffled = obs.assign(label=np.random.default_rng(1).permutation(obs["label"].to_numpy()))
+    for split in ("val", "test"):  # the same values whatever the labels say: no label leaks into them
+        np.testing.assert_array_equal(cohort._transform(values, obs, split), cohort._transform(values, shuffled, split))
+    # training rows keep the label as a covariate (its signal is protected), so their values depend on it
+    assert not np.allclose(cohort._transform(values, obs, "train"), cohort._transform(values, shuffled, "train"))

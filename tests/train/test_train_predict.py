@@ -135,3 +135,31 @@ def test_mismatched_checkpoints_raise_checkpoint_error(trained, cohort, tmp_path
     incomplete = save_checkpoint(tmp_path / "incomplete.ckpt", {"state_dict": payload["state_dict"]})
     with pytest.raises(CheckpointError, match="lacks"):
         load_checkpoint(incomplete)
+
+
+def test_predict_donor_key_writes_donor_calls_by_hand(trained, cohort, tmp_path):
+    from typer.testing import CliRunner
+
+    from celltosg.cli import app
+
+    X = cohort.X("test")
+    donors = np.array(["d2", "d1", "d3"])[np.arange(len(X)) % 3]
+    adata = ad.AnnData(X, obs=pd.DataFrame({"donor_id": donors}, index=[f"c{i}" for i in range(len(X))]),
+                       var=pd.DataFrame(index=list(cohort.kg.rna_symbols)))
+    adata.write_h5ad(tmp_path / "in.h5ad")
+    result = CliRunner().invoke(app, ["predict", str(trained), str(tmp_path / "in.h5ad"), "--out",
+                                      str(tmp_path / "out.h5ad"), "--donor-key", "donor_id"])
+    assert result.exit_code == 0, result.output
+    cells = ad.read_h5ad(tmp_path / "out.h5ad")
+    classes = cells.uns["celltosg"]["classes"]
+    table = pd.read_csv(tmp_path / "out.donors.csv")
+    assert table["donor_id"].tolist() == ["d2", "d1", "d3"]
+    for _, row in table.iterrows():
+        rows = [i for i, d in enumerate(cells.obs["donor_id"]) if d == row["donor_id"]]
+        expected = [sum(cells.obsm["celltosg_probabilities"][i, k] for i in rows) / len(rows) for k in range(len(classes))]
+        np.testing.assert_allclose([row[f"p_{c}"] for c in classes], expected, rtol=1e-6)
+        assert row["called"] == classes[int(np.argmax(expected))] and row["n_cells"] == len(rows)
+    missing = CliRunner().invoke(app, ["predict", str(trained), str(tmp_path / "in.h5ad"), "--out",
+                                       str(tmp_path / "o2.h5ad"), "--donor-key", "patient"])
+    assert missing.exit_code != 0 and "patient" in str(missing.exception)
+    assert not (tmp_path / "o2.h5ad").exists()

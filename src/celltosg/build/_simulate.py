@@ -6,12 +6,18 @@ Model (all effects in log2 fold change on a cell's expression profile):
   baseline log2 abundance ~ N(0, 2.5^2) per gene;
 - cell types per tissue with marker genes (+4 for named markers found in the pack, +1.5..+3.5 on 3% of
   genes chosen at random) and a mild N(0, 0.3^2) shift of every gene;
-- donor effect N(0, 0.15^2) per gene, batch (``dataset_id``) effect N(0, 0.3^2) per gene and a batch
+- donor effect N(0, 0.15^2) per gene, batch (``dataset_id``, at least 8 donors each) effect N(0, 0.3^2) per gene and a batch
   library-size factor; sex genes (XIST for female; RPS4Y1, DDX3Y, UTY, KDM5D, EIF1AY for male); an age
   trend of +-0.02 per year on 1% of genes;
-- each disease: a connected module of the PPI graph (breadth-first from a random seed protein, neighbours
-  in random order), mapped back to its genes, shifted by +-(1 to 2) (80% up) in half of the cell types
-  of its tissue, in that disease's donors only; every tissue with a disease has ``normal`` donors too;
+- each disease: a connected module of ``module_size`` PPI proteins (breadth-first from a random seed
+  protein, neighbours in random order), mapped back to its genes (``disease_genes="module"``), or as many
+  genes scattered over the graph with the module's expression distribution (``"random"``: each module
+  gene swapped for one of the 5 non-module genes closest in mean log abundance); each gene shifted by
+  +-``disease_effect`` x U(2/3, 4/3) log2 (80% up) in ``affected_fraction`` of the cell types of its
+  tissue, in that disease's donors only;
+- donors come in matched sets: per tissue one donor of each condition (``normal`` and every disease)
+  sharing sex and age, all in one dataset, so each dataset holds cases and controls of the same sex and
+  age; with ``confound`` each dataset holds a single condition instead (a deliberately confounded design);
 - counts: library size 2,500 x lognormal(0, 0.35) x cell-type and batch factors; negative binomial with
   gene dispersion ``theta ~ 2 x lognormal(0, 0.5)`` (Poisson-gamma) for genes whose expected count can
   reach 0.5 at the median library, Poisson for the rest (drawn count by count, so the cost grows with
@@ -50,6 +56,11 @@ LN2 = math.log(2.0)
 MEDIAN_LIBRARY = 2500.0
 NB_MIN_MEAN = 0.5
 MODULE_PROTEINS = 20
+DISEASE_EFFECT = 2.0
+AFFECTED_FRACTION = 0.5
+PLACEMENTS = ("module", "random")
+_MATCH_POOL = 5
+DATASET_DONORS = 8
 _CHUNK_CELLS = 2048
 _SAMPLE_CELLS = 16384
 
@@ -101,6 +112,11 @@ def simulate(
     kg: str | os.PathLike | KnowledgeGraph = "human",
     cells_per_file: int | None = None,
     n_genes: int | None = None,
+    disease_effect: float = DISEASE_EFFECT,
+    module_size: int = MODULE_PROTEINS,
+    affected_fraction: float = AFFECTED_FRACTION,
+    disease_genes: str = "module",
+    confound: bool = False,
     overwrite: bool = False,
 ) -> SimulationResult:
     """Write simulated ``.h5ad`` files of raw counts with CELLxGENE metadata, and the ground truth.
@@ -119,6 +135,17 @@ def simulate(
         Split the cell stream into files of this many cells; default one file per donor.
     n_genes
         Simulate only this many genes (disease, sex and marker genes always kept); default all.
+    disease_effect
+        Scale of the disease's log2 fold changes: each disease gene moves by +-effect x U(2/3, 4/3).
+    module_size
+        Proteins per disease module (capped at a quarter of the pack's proteins per disease).
+    affected_fraction
+        Share of each tissue's cell types that carry the disease shift (at least one).
+    disease_genes
+        ``"module"`` (a connected PPI module) or ``"random"`` (as many genes scattered over the graph with
+        the module's expression distribution: a control in which the graph should not help).
+    confound
+        Give each dataset a single condition (disease fully confounded with batch); default balanced.
 
     Returns
     -------
@@ -139,17 +166,21 @@ def simulate(
         )
     if n_cells < n_donors:
         raise CellTOSGError(f"{n_cells} cells for {n_donors} donors: ask for at least one cell per donor.")
+    _check_disease_options(disease_effect, module_size, affected_fraction, disease_genes)
 
     genes_rng = np.random.default_rng([seed, 0])
-    modules = _disease_modules(graph, diseases, genes_rng)
+    modules = _disease_modules(graph, diseases, genes_rng, module_size=module_size, effect=disease_effect)
     cell_types = {t: CELL_TYPES.get(t.lower(), OTHER_TISSUE) for t in tissues}
     symbols, gene_ids = _gene_table(graph)
     keep = _choose_genes(symbols, modules, cell_types, n_genes, genes_rng)
     symbols, gene_ids = symbols[keep], gene_ids[keep]
-    model = _ExpressionModel(symbols, tissues, cell_types, modules, conditions, seed, genes_rng)
+    model = _ExpressionModel(symbols, tissues, cell_types, conditions, seed, genes_rng, affected_fraction)
+    if disease_genes == "random":
+        modules = _scatter_modules(modules, model, symbols, np.random.default_rng([seed, 7]))
+    model.place_diseases(modules, symbols)
 
     plan_rng = np.random.default_rng([seed, 1])
-    donors = _donors(n_donors, tissues, conditions, plan_rng)
+    donors = _donors(n_donors, tissues, conditions, plan_rng, confound=confound)
     donor_of_cell, type_of_cell, library = _cell_plan(n_cells, donors, model, plan_rng)
     ranges = _file_ranges(donor_of_cell, cells_per_file)
     var = pd.DataFrame({"gene_ids": pd.Categorical(gene_ids)}, index=pd.Index(symbols, name=None))
@@ -176,6 +207,8 @@ def simulate(
         record = {
             "seed": seed, "n_cells": n_cells, "n_donors": n_donors, "tissues": tissues, "diseases": diseases,
             "kg": graph.name, "kg_checksum": graph.checksum, "n_genes": len(symbols), "files": names,
+            "cells_per_file": cells_per_file, "disease_effect": disease_effect, "module_size": module_size,
+            "affected_fraction": affected_fraction, "disease_genes": disease_genes, "confound": confound,
             "cell_types": {t: [c for c, _ in types] for t, types in cell_types.items()},
             "disease_modules": {d: {**m, "affected_cell_types": model.affected[d]} for d, m in modules.items()},
             "donors": [vars(d) for d in donors],
@@ -188,8 +221,8 @@ def simulate(
 class _ExpressionModel:
     """Gene-level parameters shared by all cells; profiles per (donor, cell type) on demand."""
 
-    def __init__(self, symbols: np.ndarray, tissues: list[str], cell_types: dict, modules: dict,
-                 conditions: list[str], seed: int, rng: np.random.Generator):
+    def __init__(self, symbols: np.ndarray, tissues: list[str], cell_types: dict, conditions: list[str],
+                 seed: int, rng: np.random.Generator, affected_fraction: float = AFFECTED_FRACTION):
         n = len(symbols)
         self.n_genes = n
         self.seed = seed
@@ -219,21 +252,34 @@ class _ExpressionModel:
         self.disease_shift: dict[str, np.ndarray] = {}
         self.affected: dict[str, dict[str, list[str]]] = {}
         for disease in conditions[1:]:
-            module = modules[disease]
-            self.disease_genes[disease] = np.array([index[g] for g in module["genes"]], dtype=np.int64)
-            self.disease_shift[disease] = np.array([module["log2_fold_change"][g] for g in module["genes"]]) * LN2
             self.affected[disease] = {}
             for tissue in tissues:
                 names = [c for c, _ in cell_types[tissue]]
-                picked = rng.choice(len(names), math.ceil(len(names) / 2), replace=False)
+                count = min(len(names), max(1, math.ceil(affected_fraction * len(names) - 1e-9)))
+                picked = rng.choice(len(names), count, replace=False)
                 self.affected[disease][tissue] = [names[i] for i in sorted(picked)]
-        # negative-binomial noise where the expected count at the median library reaches NB_MIN_MEAN in
-        # some cell type, and always on sex and disease genes
+        self.nb_genes, self.poisson_genes = self._noise_genes()
+
+    def mean_log_abundance(self) -> np.ndarray:
+        """Per gene, the mean over the simulated cell types of its log abundance before donor effects, (n_genes,)."""
+        return self.base + np.concatenate(list(self.programmes.values())).mean(axis=0)
+
+    def place_diseases(self, modules: dict, symbols: np.ndarray) -> None:
+        """Set each disease's genes and log fold changes (``modules[d]["genes"]``, ``["log2_fold_change"]``)."""
+        index = {s: i for i, s in enumerate(symbols)}
+        for disease, module in modules.items():
+            self.disease_genes[disease] = np.array([index[g] for g in module["genes"]], dtype=np.int64)
+            self.disease_shift[disease] = np.array([module["log2_fold_change"][g] for g in module["genes"]]) * LN2
+        self.nb_genes, self.poisson_genes = self._noise_genes()
+
+    def _noise_genes(self) -> tuple[np.ndarray, np.ndarray]:
+        """Negative-binomial genes (expected count at the median library reaches NB_MIN_MEAN in some cell
+        type, and always sex and disease genes) and the Poisson rest."""
         top = self.base + np.max([p.max(axis=0) for p in self.programmes.values()], axis=0)
         reach = np.exp(top - np.logaddexp.reduce(self.base)) * MEDIAN_LIBRARY
         forced = np.concatenate([self.sex["female"], self.sex["male"], *self.disease_genes.values()]).astype(np.int64)
-        self.nb_genes = np.union1d(np.flatnonzero(reach >= NB_MIN_MEAN), forced)
-        self.poisson_genes = np.setdiff1d(np.arange(n), self.nb_genes)
+        nb_genes = np.union1d(np.flatnonzero(reach >= NB_MIN_MEAN), forced)
+        return nb_genes, np.setdiff1d(np.arange(self.n_genes), nb_genes)
 
     def batch_library(self, batch: int) -> float:
         """Library-size factor of one batch."""
@@ -328,7 +374,19 @@ def _gene_table(graph) -> tuple[np.ndarray, np.ndarray]:
     return symbols.to_numpy()[keep].astype(object), ensembl[keep].astype(object)
 
 
-def _disease_modules(graph, diseases: list[str], rng: np.random.Generator) -> dict[str, dict]:
+def _check_disease_options(effect: float, module_size: int, affected_fraction: float, placement: str) -> None:
+    if not (math.isfinite(effect) and effect >= 0):
+        raise CellTOSGError(f"disease_effect={effect}: give a log2 fold-change scale of 0 or more (e.g. 1.5).")
+    if module_size < 1:
+        raise CellTOSGError(f"module_size={module_size}: a disease module needs at least one protein.")
+    if not 0 < affected_fraction <= 1:
+        raise CellTOSGError(f"affected_fraction={affected_fraction}: give a share of cell types in (0, 1].")
+    if placement not in PLACEMENTS:
+        raise CellTOSGError(f"disease_genes={placement!r}: choose one of {', '.join(PLACEMENTS)}.")
+
+
+def _disease_modules(graph, diseases: list[str], rng: np.random.Generator, *, module_size: int = MODULE_PROTEINS,
+                     effect: float = DISEASE_EFFECT) -> dict[str, dict]:
     """Per disease a connected PPI module: seed protein, proteins, genes and log2 fold changes."""
     if not diseases:
         return {}
@@ -344,7 +402,7 @@ def _disease_modules(graph, diseases: list[str], rng: np.random.Generator) -> di
     symbols = graph.nodes["symbol"].fillna("").astype(str).to_numpy()
     degree = np.diff(adjacency.indptr)
     candidates = [p for p in sorted(genes_of) if degree[p] >= 2]
-    size = max(3, min(MODULE_PROTEINS, graph.n_protein // (4 * len(diseases))))
+    size = max(min(3, module_size), min(module_size, graph.n_protein // (4 * len(diseases))))
     used: set[int] = set()
     modules = {}
     for disease in diseases:
@@ -371,7 +429,7 @@ def _disease_modules(graph, diseases: list[str], rng: np.random.Generator) -> di
                     break
         used |= set(module)
         genes = list(dict.fromkeys(symbols[g] for p in module for g in genes_of[p] if symbols[g]))
-        change = np.where(rng.random(len(genes)) < 0.8, 1.0, -1.0) * rng.uniform(1.0, 2.0, len(genes))
+        change = np.where(rng.random(len(genes)) < 0.8, 1.0, -1.0) * rng.uniform(2 / 3, 4 / 3, len(genes)) * effect
         modules[disease] = {
             "seed_protein": str(symbols[module[0]]),
             "proteins": [graph.nodes["node_id"].iloc[p] for p in module],
@@ -379,6 +437,36 @@ def _disease_modules(graph, diseases: list[str], rng: np.random.Generator) -> di
             "log2_fold_change": {g: round(float(c), 4) for g, c in zip(genes, change, strict=True)},
         }
     return modules
+
+
+def _scatter_modules(modules: dict, model: _ExpressionModel, symbols: np.ndarray,
+                     rng: np.random.Generator) -> dict[str, dict]:
+    """The modules with their genes swapped for genes scattered over the graph, matched in expression.
+
+    Each module gene (in random order) is replaced by one of the :data:`_MATCH_POOL` unused genes closest
+    to it in mean log abundance, drawn from genes outside every module and the sex genes; the replacement
+    keeps the gene's log2 fold change. The module's genes are kept as ``module_genes``.
+    """
+    level = model.mean_log_abundance()
+    taken = np.zeros(len(symbols), dtype=bool)
+    taken[pd.Index(symbols).isin([g for m in modules.values() for g in m["genes"]])] = True
+    taken[np.concatenate([model.sex["female"], model.sex["male"]]).astype(np.int64)] = True
+    if (~taken).sum() < sum(len(m["genes"]) for m in modules.values()):
+        raise CellTOSGError("too few genes outside the disease modules for random placement; simulate more genes.")
+    index = {s: i for i, s in enumerate(symbols)}
+    scattered = {}
+    for disease, module in modules.items():
+        replacement = {}
+        for gene in rng.permutation(np.asarray(module["genes"], dtype=object)):
+            free = np.flatnonzero(~taken)
+            pool = free[np.argsort(np.abs(level[free] - level[index[gene]]), kind="stable")[:_MATCH_POOL]]
+            pick = int(rng.choice(pool))
+            taken[pick] = True
+            replacement[gene] = str(symbols[pick])
+        genes = [replacement[g] for g in module["genes"]]
+        change = {replacement[g]: c for g, c in module["log2_fold_change"].items()}
+        scattered[disease] = {**module, "genes": genes, "log2_fold_change": change, "module_genes": module["genes"]}
+    return scattered
 
 
 def _choose_genes(symbols: np.ndarray, modules: dict, cell_types: dict, n_genes: int | None,
@@ -397,18 +485,33 @@ def _choose_genes(symbols: np.ndarray, modules: dict, cell_types: dict, n_genes:
     return np.sort(np.concatenate([required, rng.choice(others, n_genes - len(required), replace=False)]))
 
 
-def _donors(n_donors: int, tissues: list[str], conditions: list[str], rng: np.random.Generator) -> list[_Donor]:
-    """Donors cycling through tissue x condition; each batch holds whole cycles (no confounding)."""
-    groups = len(tissues) * len(conditions)
-    per_batch = groups * math.ceil(4 / groups)
-    sexes = np.array(["female", "male"])[rng.permutation(n_donors) % 2]
-    ages = rng.integers(20, 90, n_donors)
-    return [
-        _Donor(index=d, donor_id=f"donor_{d:04d}", tissue=tissues[d % len(tissues)],
-               disease=conditions[(d // len(tissues)) % len(conditions)], batch=d // per_batch,
-               sex=str(sexes[d]), age=int(ages[d]))
-        for d in range(n_donors)
-    ]
+def _donors(n_donors: int, tissues: list[str], conditions: list[str], rng: np.random.Generator, *,
+            confound: bool = False) -> list[_Donor]:
+    """Donors cycling through tissue x condition, in matched sets that share one dataset, sex and age.
+
+    A matched set is one donor of each condition of one tissue (donors ``d`` with the same ``d // (T x C)``
+    and tissue). A dataset holds whole cycles of T x C donors (at least :data:`DATASET_DONORS`); donors left
+    over after the last full cycle join the last dataset, so every dataset holds cases and controls, and
+    a donor split can keep every dataset's label balance in training. With ``confound``
+    each dataset is split by condition instead: every dataset holds a single condition.
+    """
+    n_tissues, n_conditions = len(tissues), len(conditions)
+    cycle = n_tissues * n_conditions
+    cycles_per_batch = math.ceil(DATASET_DONORS / cycle)
+    n_batches = max(1, (n_donors // cycle) // cycles_per_batch)
+    n_sets = math.ceil(n_donors / cycle) * n_tissues
+    sexes = np.array(["female", "male"])[rng.permutation(n_sets) % 2]
+    ages = rng.integers(20, 90, n_sets)
+    donors = []
+    for d in range(n_donors):
+        condition = (d // n_tissues) % n_conditions
+        batch = min((d // cycle) // cycles_per_batch, n_batches - 1)
+        matched = (d // cycle) * n_tissues + d % n_tissues
+        donors.append(_Donor(index=d, donor_id=f"donor_{d:04d}", tissue=tissues[d % n_tissues],
+                             disease=conditions[condition],
+                             batch=batch * n_conditions + condition if confound else batch,
+                             sex=str(sexes[matched]), age=int(ages[matched])))
+    return donors
 
 
 def _cell_plan(n_cells: int, donors: list[_Donor], model: _ExpressionModel, rng: np.random.Generator):

@@ -120,7 +120,8 @@ def finetune_command(
         typer.echo(f"model and metrics written to {out}")
 
 
-def _apply(kind: str, checkpoint: Path, input_path: Path, out: Path, gene_column: str | None, force: bool):
+def _apply(kind: str, checkpoint: Path, input_path: Path, out: Path, gene_column: str | None, force: bool,
+           donor_key: str | None = None):
     from celltosg.errors import MalformedInputError
     from celltosg.io_utils import read_h5ad
     from celltosg.train import embed, predict, write_result
@@ -128,6 +129,10 @@ def _apply(kind: str, checkpoint: Path, input_path: Path, out: Path, gene_column
     if input_path.suffix != ".h5ad" or not input_path.is_file():
         raise MalformedInputError(f"input {input_path} must be an existing .h5ad file")
     adata = read_h5ad(input_path)
+    if donor_key is not None:
+        from celltosg.train._predict import check_donor_key
+
+        check_donor_key(adata, donor_key)
     if kind == "predict":
         result = predict(checkpoint, adata, gene_column=gene_column, force=force)
         classes = result.uns["celltosg"]["classes"]
@@ -135,6 +140,11 @@ def _apply(kind: str, checkpoint: Path, input_path: Path, out: Path, gene_column
                      obs_keys=("celltosg_label", "celltosg_probability"), columns=classes)
         counts = result.obs["celltosg_label"].value_counts()
         typer.echo("predicted: " + ", ".join(f"{k} ({v})" for k, v in counts.items()))
+        if donor_key is not None:
+            from celltosg.train._predict import write_donor_calls
+
+            donors = write_donor_calls(result, out.with_suffix(".donors.csv"), donor_key=donor_key)
+            typer.echo(f"donor calls written to {donors}")
     else:
         result = embed(checkpoint, adata, gene_column=gene_column, force=force)
         write_result(result, out, obsm_key="X_celltosg")
@@ -153,9 +163,11 @@ def predict_command(
     out: Path = typer.Option(..., "--out", help="Output .h5ad (labels in obs, probabilities in obsm) or .csv."),
     gene_column: str | None = typer.Option(None, "--gene-column", help="var column with gene ids (default: var names)."),
     force: bool = typer.Option(False, "--force", help="Predict even when under half the model's genes are present."),
+    donor_key: str | None = typer.Option(None, "--donor-key", help="obs column of donor ids: also write "
+                                         "OUT.donors.csv (per donor: mean class probabilities, called class, cells)."),
 ) -> None:
     """Predict labels and class probabilities for the cells of an AnnData."""
-    _apply("predict", checkpoint, input_path, out, gene_column, force)
+    _apply("predict", checkpoint, input_path, out, gene_column, force, donor_key)
 
 
 @app.command("embed")

@@ -14,6 +14,7 @@ import pandas as pd
 
 from celltosg.baselines import Classifier, accuracy, macro_f1
 from celltosg.errors import CellTOSGError
+from celltosg.evaluation._donors import donor_metrics
 from celltosg.evaluation._memory import measure_peak_memory
 from celltosg.evaluation._split import Split
 from celltosg.io_utils import atomic_file
@@ -22,8 +23,8 @@ from celltosg.progress import progress
 logger = logging.getLogger(__name__)
 
 RESULT_COLUMNS = (
-    "task", "model", "seed", "status", "accuracy", "macro_f1", "val_macro_f1", "train_s", "tune_s",
-    "peak_mem_mb", "params", "n_train", "n_val", "n_test", "n_genes", "n_classes", "device",
+    "task", "model", "seed", "status", "accuracy", "macro_f1", "donor_accuracy", "donor_auroc", "val_macro_f1",
+    "train_s", "tune_s", "peak_mem_mb", "params", "n_train", "n_val", "n_test", "n_genes", "n_classes", "device",
 )
 
 
@@ -51,8 +52,9 @@ def _is_out_of_memory(error: BaseException) -> bool:
 def evaluate_spec(spec: ModelSpec, split: Split, *, seed: int, task: str = "") -> dict:
     """Fit every grid point of ``spec`` on ``split``, pick the best validation macro-F1, score it on test.
 
-    Returns one result row (keys :data:`RESULT_COLUMNS`). ``train_s`` and ``peak_mem_mb`` belong to the
-    chosen configuration's fit (``train_s`` includes work a model reused from an earlier grid point, such
+    Returns one result row (keys :data:`RESULT_COLUMNS`); ``donor_accuracy`` / ``donor_auroc`` score
+    donor calls (mean test probabilities per donor) when the split names donors with one label each.
+    ``train_s`` and ``peak_mem_mb`` belong to the chosen configuration's fit (``train_s`` includes work a model reused from an earlier grid point, such
     as a cached pretraining, reported as its ``untimed_seconds``); ``tune_s`` is the time of the grid. Running out of memory gives a
     row with status ``out of memory`` and empty metrics.
     """
@@ -83,7 +85,10 @@ def evaluate_spec(spec: ModelSpec, split: Split, *, seed: int, task: str = "") -
     if best is None:
         return {**row, "status": "out of memory"}
     val_score, model, params, seconds, peak = best
-    y_pred = model.predict(split.X_test)
+    proba = np.asarray(model.predict_proba(split.X_test))
+    y_pred = proba.argmax(axis=1)
+    if split.donors is not None:
+        row.update(donor_metrics(proba, split.y_test, split.donors["test"]))
     return {
         **row, "status": "ok", "accuracy": accuracy(split.y_test, y_pred),
         "macro_f1": macro_f1(split.y_test, y_pred, split.n_classes), "val_macro_f1": val_score,

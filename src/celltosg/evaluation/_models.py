@@ -54,7 +54,7 @@ class GraphCache:
     def __init__(self, seq_dim: int = 32) -> None:
         self.seq_dim = seq_dim
         self._inputs: list[tuple[object, object]] = []
-        self._rewired: list[tuple[object, int, object]] = []
+        self._rewired: list[tuple[object, int | None, object]] = []  # (graph, seed or None = edgeless, derived)
 
     def inputs(self, kg, features: tuple | None = None):
         """:class:`celltosg.model.GraphInputs` of ``kg``; ``features`` = precomputed (text (N, T),
@@ -65,7 +65,7 @@ class GraphCache:
         from celltosg.model import graph_inputs
 
         original = next((o for o, _, r in self._rewired if r is kg), None)
-        if original is not None:  # a rewired graph: same nodes and node features, other signaling edges
+        if original is not None:  # a rewired or edgeless graph: same nodes and node features
             base = self.inputs(original, features)
             features = (base.text_emb, base.seq_feat, base.seq_mask)
         elif features is None:

@@ -14,6 +14,8 @@ logger = logging.getLogger(__name__)
 
 SUMMARY_METRICS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"), ("train_s", "train s"),
                    ("peak_mem_mb", "peak MB"))
+#: Donor-level columns, shown when some row has them (donor-split tasks with one label per donor).
+DONOR_METRICS = (("donor_accuracy", "donor accuracy"), ("donor_auroc", "donor AUROC"))
 
 
 def merge_results(paths) -> pd.DataFrame:
@@ -25,15 +27,16 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     """Mean and sample standard deviation over seeds per model (models in first-seen order).
 
     Columns: ``model``, ``n_seeds`` (rows with status ok), ``status`` (the distinct statuses), ``device``, and
-    ``<metric>_mean`` / ``<metric>_sd`` for accuracy, macro_f1, train_s, peak_mem_mb, tune_s.
+    ``<metric>_mean`` / ``<metric>_sd`` for accuracy, macro_f1, donor_accuracy, donor_auroc, train_s,
+    peak_mem_mb, tune_s (NaN where a column is absent or empty).
     """
     rows = []
     for model, group in results.groupby("model", sort=False):
         ok = group[group["status"] == "ok"]
         row = {"model": model, "n_seeds": len(ok), "status": ", ".join(sorted(set(group["status"]))),
                "device": ", ".join(sorted(set(ok["device"].dropna().astype(str)))) if "device" in ok else ""}
-        for metric in ("accuracy", "macro_f1", "train_s", "peak_mem_mb", "tune_s"):
-            values = ok[metric].astype(float)
+        for metric in ("accuracy", "macro_f1", "donor_accuracy", "donor_auroc", "train_s", "peak_mem_mb", "tune_s"):
+            values = ok[metric].astype(float).dropna() if metric in ok else pd.Series(dtype=float)
             row[f"{metric}_mean"] = values.mean() if len(values) else np.nan
             row[f"{metric}_sd"] = values.std(ddof=1) if len(values) > 1 else 0.0 if len(values) else np.nan
         rows.append(row)
@@ -43,18 +46,20 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
 def _cell(mean: float, sd: float, metric: str) -> str:
     if np.isnan(mean):
         return "n/a"
-    digits = 3 if metric in ("accuracy", "macro_f1") else 1
+    digits = 1 if metric in ("train_s", "peak_mem_mb") else 3
     return f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
 def markdown_table(summary: pd.DataFrame) -> str:
-    """The summary as a Markdown table: mean ± sd over seeds."""
-    header = ["model", "seeds"] + [label for _, label in SUMMARY_METRICS] + ["device", "status"]
+    """The summary as a Markdown table: mean ± sd over seeds (donor columns when any model has them)."""
+    donor = [m for m in DONOR_METRICS if summary[f"{m[0]}_mean"].notna().any()]
+    metrics = [*SUMMARY_METRICS[:2], *donor, *SUMMARY_METRICS[2:]]
+    header = ["model", "seeds"] + [label for _, label in metrics] + ["device", "status"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in summary.itertuples(index=False):
         data = row._asdict()
         cells = [str(data["model"]), str(data["n_seeds"])]
-        cells += [_cell(data[f"{m}_mean"], data[f"{m}_sd"], m) for m, _ in SUMMARY_METRICS]
+        cells += [_cell(data[f"{m}_mean"], data[f"{m}_sd"], m) for m, _ in metrics]
         cells += [str(data["device"]), str(data["status"])]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

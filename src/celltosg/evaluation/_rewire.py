@@ -134,3 +134,5 @@ def rewire_knowledge_graph(kg, *, seed: int = 0, kinds: tuple[str, ...] = REWIRE
         kg.nodes, edges, name=f"{kg.name}[rewired seed={seed}]", checksum=kg.checksum, pack_dir=kg.pack_dir,
         sequences=kg.sequences, genesets=kg.genesets, parent_index=kg.parent_index,
     )
+
+

@@ -31,6 +31,8 @@ def _nodes_key(kg) -> str:
 def _write_split(split: Split, folder: Path, seq_dim: int) -> None:
     folder.mkdir()
     arrays = {f"{k}_{p}": getattr(split, f"{k}_{p}") for p in PARTS for k in ("X", "y")}
+    if split.donors is not None:
+        arrays.update({f"donors_{p}": np.asarray(split.donors[p]).astype(str) for p in PARTS})
     np.savez_compressed(folder / "arrays.npz", genes=np.asarray(split.genes).astype(str), **arrays)
     kg = split.kg
     key = _nodes_key(kg) if kg is not None else None
@@ -99,8 +101,9 @@ def _read_split(folder: Path) -> Split:
         with np.load(folder.parent / "node_features" / f"{meta['node_features']}.npz", allow_pickle=False) as data:
             features = (data["text"], data["seq_feat"], data["seq_mask"])
     genes = arrays.pop("genes")
+    donors = {p: arrays.pop(f"donors_{p}") for p in PARTS} if "donors_test" in arrays else None
     return Split(**arrays, genes=genes, label_names=meta["label_names"], kg=kg, meta=meta["meta"],
-                 node_features=features)
+                 node_features=features, donors=donors)
 
 
 def saved_splits(path: str | Path) -> Callable[[int], Split]:

@@ -21,7 +21,8 @@ class Split:
     ``X_*`` float32 (n_part, G), ``y_*`` int64 (n_part,) in ``0..C-1``; ``genes`` (G,) names the columns;
     ``label_names`` (C,) names the classes. ``kg``, when set, is a knowledge graph whose RNA node ``i``
     is column ``i`` (graph models need it); ``node_features``, when set, holds its nodes' precomputed
-    frozen features (text (N, T), sequence (N, S), sequence mask (N,)).
+    frozen features (text (N, T), sequence (N, S), sequence mask (N,)); ``donors``, when set, maps each
+    part to its rows' donor ids (n_part,) (donor-level metrics need it).
     """
 
     X_train: np.ndarray
@@ -35,6 +36,7 @@ class Split:
     kg: object | None = None
     meta: dict = field(default_factory=dict)
     node_features: tuple | None = None
+    donors: dict[str, np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         n_genes = len(self.genes)
@@ -48,6 +50,8 @@ class Split:
                 raise SplitError(f"the {part} part of the split is empty; use more cells or donors")
             if y.min() < 0 or y.max() >= self.n_classes:
                 raise MalformedInputError(f"Split.y_{part} must lie in 0..{self.n_classes - 1}")
+            if self.donors is not None and len(self.donors[part]) != len(y):
+                raise MalformedInputError(f"Split.donors[{part!r}] has {len(self.donors[part])} ids for {len(y)} rows")
         if self.kg is not None and getattr(self.kg, "n_rna", n_genes) != n_genes:
             raise MalformedInputError(
                 f"the split's graph has {self.kg.n_rna} RNA nodes for {n_genes} genes; "
@@ -159,6 +163,10 @@ def split_from_cohort(cohort) -> Split:
     for part in PARTS:
         arrays[f"X_{part}"] = np.asarray(cohort.X(part), dtype=np.float32)
         arrays[f"y_{part}"] = np.asarray(cohort.labels(part), dtype=np.int64)
+    obs, donors = cohort.obs, None
+    if {"dataset_id", "donor_id"} <= set(obs.columns):  # a donor is (dataset_id, donor_id), as in the split
+        donor = (obs["dataset_id"].astype(str) + "/" + obs["donor_id"].astype(str)).to_numpy()
+        donors = {part: donor[obs["split"].to_numpy() == part] for part in PARTS}
     kg = cohort.kg
     return Split(**arrays, genes=np.asarray(kg.rna_symbols).astype(str), label_names=names, kg=kg,
-                 meta={"split_by": "cohort"})
+                 meta={"split_by": "cohort"}, donors=donors)

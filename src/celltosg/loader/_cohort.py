@@ -136,16 +136,19 @@ class Cohort:
     def _transform(self, counts: np.ndarray, obs: pd.DataFrame, split: str) -> np.ndarray:
         values = counts
         if self.correction_method == "combat_seq":
-            values, self.correction_reports[split] = self._correct(values, obs)
+            values, self.correction_reports[split] = self._correct(values, obs, split)
         if self.normalize:
             values = normalize_log1p(values, target_sum=self.target_sum)
         if self.correction_method == "combat":
-            values, self.correction_reports[split] = self._correct(values, obs)
+            values, self.correction_reports[split] = self._correct(values, obs, split)
         return values.astype(np.float32, copy=False)
 
-    def _correct(self, values: np.ndarray, obs: pd.DataFrame) -> tuple[np.ndarray, CorrectionReport]:
+    def _correct(self, values: np.ndarray, obs: pd.DataFrame, split: str) -> tuple[np.ndarray, CorrectionReport]:
+        """Batch-correct one split; the label covariate is used on training (or unsplit) rows only, since
+        correcting validation or test rows with their own labels would leak the labels into their values."""
+        covariate = self.covariate if split in ("train", "all") else None
         return correct_batches(values, obs, method=self.correction_method, batch_key=self.batch_key,
-                               covariate=self.covariate, group_key=self.group_key)
+                               covariate=covariate, group_key=self.group_key)
 
     def X(self, split: str | None = None) -> np.ndarray:
         """Model-ready values, float32 (n, n_genes): normalised (1e4 + log1p) and batch-corrected as set.

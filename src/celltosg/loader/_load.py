@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from celltosg.errors import QueryError
+from celltosg.errors import QueryError, SplitError
 from celltosg.loader._balance import (
     LABEL_COLUMNS,
     MATCHING,
@@ -81,6 +81,27 @@ def _drop_classes_missing_from_a_split(frame: pd.DataFrame, wanted: list[str]) -
     return frame
 
 
+def _donor_split(frame: pd.DataFrame, task: str, *, fractions, seed: int, strata: str | None) -> np.ndarray:
+    """Donor split; case/control tasks stratify by label within each dataset when the datasets allow.
+
+    Stratifying by label alone lets a split hold out, say, a case of a dataset whose other donors then
+    train as mostly controls: the dataset's batch signature becomes a label cue that points the wrong way
+    on the held-out donor. Label x dataset strata keep every dataset's label balance in training; when
+    they cannot give every split every label, the split falls back to label strata (with a warning).
+    """
+    if task in MATCHING and strata is not None and "dataset_id" in frame.columns:
+        try:
+            split = split_by_donor(frame, fractions=fractions, seed=seed, strata=[strata, "dataset_id"])
+        except SplitError:
+            split = None
+        labels = frame[strata].to_numpy()
+        if split is not None and all(set(labels[split == s]) == set(labels) for s in np.unique(split)):
+            return split
+        logger.warning("too few donors per dataset and label to stratify the split by dataset; "
+                       "stratifying by label only, so dataset and label may be associated in training")
+    return split_by_donor(frame, fractions=fractions, seed=seed, strata=strata)
+
+
 def load_cohort(store, conditions: Mapping[str, Any], *, task: str | None = None, label_column: str | None = None,
                 sample_ratio: float | None = None, sample_size: int | None = None, split_by: str | None = "donor",
                 split_fractions=DEFAULT_FRACTIONS, balance: bool = True, min_class_size: int = 10,
@@ -142,7 +163,7 @@ def load_cohort(store, conditions: Mapping[str, Any], *, task: str | None = None
         frame["label"] = frame[column].astype("string").fillna("unknown")
     strata = "label" if column is not None else None
     if split_by == "donor":
-        frame["split"] = split_by_donor(frame, fractions=fractions, seed=seed, strata=strata)
+        frame["split"] = _donor_split(frame, task, fractions=fractions, seed=seed, strata=strata)
     elif split_by == "cell":
         frame["split"] = split_by_cell(frame, fractions=fractions, seed=seed, strata=strata,
                                        positions=frame["position"].to_numpy())

@@ -111,11 +111,11 @@ def _split_groups(groups: np.ndarray, strata: np.ndarray | None, fractions, seed
 
 
 def split_by_donor(obs: pd.DataFrame, *, fractions=DEFAULT_FRACTIONS, seed: int = 2025,
-                   strata: str | None = None) -> np.ndarray:
+                   strata: str | list[str] | None = None) -> np.ndarray:
     """Split rows by donor (dataset_id, donor_id): each donor's rows go to exactly one split.
 
-    Donors are shuffled with ``seed`` (within each stratum of their majority ``strata`` label, so every
-    split sees every class where donors allow). Test is filled first, then validation, each up to twice its
+    Donors are shuffled with ``seed`` (within each stratum of their majority ``strata`` value, a column or
+    the combination of several, so every split sees every class where donors allow). Test is filled first, then validation, each up to twice its
     share of rows and always leaving a donor for the later splits, so one giant donor cannot swallow the
     test split; the rest is training. (The reference sends the smallest donors to test; shuffling avoids
     a test set made only of small donors.)
@@ -126,10 +126,16 @@ def split_by_donor(obs: pd.DataFrame, *, fractions=DEFAULT_FRACTIONS, seed: int 
         (n,) strings in {"train", "val", "test"}.
     """
     groups = donor_groups(obs)
-    codes = pd.factorize(obs[strata].astype("string").fillna("<missing>"), sort=True)[0] if strata else None
+    codes = _strata_codes(obs, [strata] if isinstance(strata, str) else strata) if strata else None
     split = _split_groups(groups, codes, fractions, seed, "donor")
     check_disjoint(obs, split)
     return split
+
+
+def _strata_codes(obs: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Stratum code (int64, (n,)) of each row: the combination of its values in ``columns``."""
+    keys = obs[columns].astype("string").fillna("<missing>").agg("\x1f".join, axis=1)
+    return pd.factorize(keys, sort=True)[0].astype(np.int64)
 
 
 def split_by_cell(obs: pd.DataFrame, *, fractions=DEFAULT_FRACTIONS, seed: int = 2025,

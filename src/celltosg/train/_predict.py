@@ -142,3 +142,25 @@ def write_result(adata: ad.AnnData, out: str | os.PathLike, *, obsm_key: str,
     else:
         raise MalformedInputError(f"output {out} must end in .h5ad or .csv")
     return out
+
+
+def check_donor_key(adata: ad.AnnData, donor_key: str) -> None:
+    """Raise :class:`MalformedInputError` when ``donor_key`` is not an obs column of ``adata``."""
+    if donor_key not in adata.obs:
+        raise MalformedInputError(f"donor key {donor_key!r} is not an obs column of the input (columns: "
+                                  f"{list(adata.obs.columns)[:20]}); name the column that holds donor ids")
+
+
+def write_donor_calls(adata: ad.AnnData, out: str | os.PathLike, *, donor_key: str) -> Path:
+    """Write ``out`` as CSV: one row per donor of ``obs[donor_key]`` with the mean of its cells' class
+    probabilities (``p_<class>``), the called class (``called``) and ``n_cells``; ``adata`` from :func:`predict`."""
+    from celltosg.evaluation._donors import donor_calls
+
+    check_donor_key(adata, donor_key)
+    table = donor_calls(adata.obsm["celltosg_probabilities"], adata.obs[donor_key].astype(str).to_numpy(),
+                        adata.uns["celltosg"]["classes"]).rename(columns={"donor": donor_key})
+    out = Path(out)
+    with atomic_file(out) as tmp:
+        table.to_csv(tmp, index=False)
+    return out
+
