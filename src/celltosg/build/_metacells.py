@@ -1,6 +1,8 @@
 """Meta-cells: sum the counts of groups of similar cells of one donor, dataset and disease state.
 
-Two partitions, both on a PCA of log-normalised values computed per group:
+Two partitions, both on a PCA of log-normalised values computed per group, restricted to the group's
+2,000 most variable genes: the counts stay sparse, only the PCA's fitting cells x those genes are
+densified, and the meta-cells sum the full counts sparsely.
 
 ``fast``
     Balanced recursive bisection along the leading principal axis down to leaves of at most
@@ -176,6 +178,7 @@ def highly_variable_genes(X: sp.csr_matrix, rows: np.ndarray, n_top: int = _N_TO
 
 
 def _chunks(rows: np.ndarray) -> list[np.ndarray]:
+    """``rows`` cut into consecutive pieces of at most ``_CHUNK_ROWS``."""
     return np.array_split(rows, max(1, -(-len(rows) // _CHUNK_ROWS)))
 
 
