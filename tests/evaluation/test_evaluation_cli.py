@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from celltosg.cli import app
@@ -10,15 +9,6 @@ from celltosg.errors import MalformedInputError
 from celltosg.evaluation._tasks import parse_where
 
 FILLED = ["accuracy", "macro_f1", "val_macro_f1", "train_s", "tune_s", "peak_mem_mb", "params", "n_train", "n_test"]
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread(monkeypatch):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setenv("CELLTOSG_QUIET", "1")
-    yield
-    torch.set_num_threads(threads)
 
 
 def _run(store, out, models, seeds):

@@ -3,21 +3,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from celltosg.cli import app
 from celltosg.evaluation._donors import donor_calls, donor_metrics, macro_auroc
 from celltosg.evaluation._tasks import store_splits
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread(monkeypatch):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    monkeypatch.setenv("CELLTOSG_QUIET", "1")
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_donor_calls_average_each_donors_cells_by_hand():
