@@ -140,7 +140,7 @@ def simulated(args, out: Path) -> tuple[pd.DataFrame, dict]:
         import shutil
 
         shutil.rmtree(store_dir)
-    build_store(sim.files, store_dir, metacell_size=5, seed=args.seed)
+    build_store(sim.files, store_dir, metacell_size=5, seed=args.seed, force_mapping=True)  # a gene panel
     cohort = load_cohort(store_dir, {"tissue": "blood"}, task="disease", balance=False, seed=args.seed)
     kg = cohort.kg
     truth = truth_all & set(kg.rna_symbols.astype(str))
@@ -209,7 +209,8 @@ def pbmc_model(args, out: Path):
     h5ad = _write_input(out)
     store_dir = out / "store"
     if not store_dir.exists():
-        build_store([h5ad], store_dir, lognorm=True, metacell_size=1, min_genes=50, min_cells=1, seed=args.seed)
+        build_store([h5ad], store_dir, lognorm=True, metacell_size=1, min_genes=50, min_cells=1, seed=args.seed,
+                    force_mapping=True)
     cohort = load_cohort(TOSGStore.open(store_dir), {}, task="cell_type", split_by="cell", seed=args.seed)
     ckpt = out / "pretrain.ckpt"
     pretrain(cohort, config=settings.model_config(), epochs=settings.pretrain_epochs, lr=3e-3, seed=args.seed,
