@@ -35,7 +35,8 @@ def cohort_store(workdir: Path, *, effect: float, placement: str, n_cells: int, 
     if not sim.is_dir():  # an earlier run's simulation is reused; build_store resumes an unfinished store
         simulate(sim, n_cells=n_cells, n_donors=n_donors, diseases=[DISEASE], n_genes=n_genes, seed=sim_seed,
                  disease_effect=effect, disease_genes=placement, **simulate_options)
-    build_store(sorted(sim.glob("*.h5ad")), store, metacell_size=10, seed=0)
+    # a deliberate 2000-gene panel: below the build's coverage floor, so the mapping is forced
+    build_store(sorted(sim.glob("*.h5ad")), store, metacell_size=10, seed=0, force_mapping=True)
     return store
 
 
