@@ -21,6 +21,9 @@ class Recipe:
         Edge-masking pretraining.
     epochs, patience, lr, batch_size
         Fine-tuning (maximum epochs, early-stopping patience on validation macro-F1, AdamW).
+    skip_init
+        Start of the skip path: ``"logreg"`` (a logistic regression fit on train, C chosen on validation;
+        the graph path learns the residual) or ``"random"``.
     """
 
     model: dict = field(default_factory=dict)
@@ -32,6 +35,7 @@ class Recipe:
     patience: int = 10
     lr: float = 3e-3
     batch_size: int = 32
+    skip_init: str = "logreg"
 
     def config(self, **overrides):
         """:class:`celltosg.model.FMConfig` of the recipe with ``overrides`` applied."""

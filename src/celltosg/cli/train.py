@@ -99,6 +99,8 @@ def finetune_command(
     skip: bool = typer.Option(R.model["skip"], "--skip/--no-skip", help="Linear skip path from the omic values "
                                                                         "to the logits."),
     standardize: bool = typer.Option(R.model["standardize"], "--standardize/--no-standardize", help=STANDARDIZE_HELP),
+    skip_init: str = typer.Option(R.skip_init, "--skip-init", help="logreg (skip path starts at a logistic "
+                                  "regression on train, C by validation) or random."),
     seed: int = typer.Option(0, "--seed", help="Seed for the split, initialisation and batches."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT/last.ckpt when present."),
     devices: int = typer.Option(1, "--devices", help="CPU processes; more than 1 trains with DDP (no resume)."),
@@ -114,7 +116,8 @@ def finetune_command(
                      standardize=standardize)
     result = finetune(cohort, task=task, config=config, pretrained=pretrained,
                       freeze_encoder=freeze_encoder, epochs=epochs, batch_size=batch_size, lr=lr,
-                      patience=patience, seed=seed, out_dir=out, resume=resume, devices=devices, strategy=strategy)
+                      patience=patience, seed=seed, out_dir=out, resume=resume, devices=devices, strategy=strategy,
+                      skip_init=skip_init)
     if result.written:  # under DDP only rank 0 reports
         typer.echo(_format_metrics(result.metrics))
         typer.echo(f"model and metrics written to {out}")

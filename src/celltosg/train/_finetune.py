@@ -21,6 +21,7 @@ from celltosg.train._graph import build_graph_inputs
 from celltosg.train._loop import better, cpu_state, epoch_generator, evaluate, predict_logits
 from celltosg.train._memory import reuse_freed_memory
 from celltosg.train._metrics import classification_metrics
+from celltosg.train._skip_init import SKIP_INITS, init_skip_from_logreg
 
 if TYPE_CHECKING:
     import torch
@@ -96,12 +97,19 @@ def _pretrained_config(encoder, requested):
 
 
 def prepare(cohort: CohortLike, *, task: str, config=None, pretrained: str | os.PathLike | None = None,
-            freeze_encoder: bool = False, seed: int = 0, graph=None, device: str = "cpu") -> _Setup:
-    """Model, data tensors and class weights for fine-tuning ``cohort`` (shared by every loop)."""
+            freeze_encoder: bool = False, seed: int = 0, graph=None, device: str = "cpu",
+            skip_init: str = "logreg") -> _Setup:
+    """Model, data tensors and class weights for fine-tuning ``cohort`` (shared by every loop).
+
+    ``skip_init="logreg"`` starts the skip path at a logistic regression fit on train (C by validation
+    macro-F1, :func:`init_skip_from_logreg`); ``"random"`` keeps PyTorch's initialisation.
+    """
     import torch
 
     from celltosg.model import CellTOSGFM, FMConfig, GraphInputs
 
+    if skip_init not in SKIP_INITS:
+        raise SplitError(f"unknown skip_init {skip_init!r}; choose one of {list(SKIP_INITS)}")
     reuse_freed_memory()
     label_mapping = dict(cohort.label_mapping)
     if len(label_mapping) < 2:
@@ -125,6 +133,8 @@ def prepare(cohort: CohortLike, *, task: str, config=None, pretrained: str | os.
         _load_pretrained(model, payload, cohort.kg, pretrained)
     if config.standardize:
         model.set_input_scaling(*input_scaling(data["train"][0]))
+    skip_c = init_skip_from_logreg(model, data["train"], data["val"], len(label_mapping), seed) \
+        if skip_init == "logreg" else None
     if freeze_encoder:
         frozen = encoder_parameter_names(model)
         for name, parameter in model.named_parameters():
@@ -133,7 +143,7 @@ def prepare(cohort: CohortLike, *, task: str, config=None, pretrained: str | os.
     weights = torch.from_numpy(class_weights(data["train"][1], len(label_mapping))).to(device)
     run = {"task": task, "seed": int(seed), "freeze_encoder": bool(freeze_encoder),
            "pretrained": str(pretrained) if pretrained is not None else None,
-           "label_mapping": label_mapping, "config": config.to_dict()}
+           "label_mapping": label_mapping, "config": config.to_dict(), "skip_init": skip_init, "skip_C": skip_c}
     return _Setup(model, config, graph, data, weights, label_mapping, run)
 
 
@@ -201,7 +211,7 @@ def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, confi
              pretrained: str | os.PathLike | None = None, freeze_encoder: bool = False, epochs: int = 30,
              batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 1e-4, patience: int = 5,
              seed: int = 0, resume: bool = True, graph=None, device: str = "cpu", devices: int = 1,
-             strategy: str = "ddp") -> FinetuneResult:
+             strategy: str = "ddp", skip_init: str | None = None) -> FinetuneResult:
     """Fine-tune CellTOSG-FM on a cohort's labels and report test metrics.
 
     One AdamW optimiser and cosine schedule for the whole run; class-weighted cross-entropy on train;
@@ -219,6 +229,10 @@ def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, confi
         Checkpoint of :func:`pretrain` whose encoder initialises the model (same genes required).
     freeze_encoder
         Train only the readout and task head.
+    skip_init
+        ``"logreg"``: the skip path starts at a class-balanced L2 logistic regression on the standardised
+        train split (C chosen on validation), so the graph path learns a residual; ``"random"``: PyTorch's;
+        None: the recipe's (:data:`celltosg.recipe.RECIPE`).
     device
         Torch device of the single-process loop (``"cpu"``, ``"cuda"``); exact resume is guaranteed on CPU.
     devices, strategy
@@ -226,11 +240,14 @@ def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, confi
     """
     import torch
 
+    from celltosg.recipe import RECIPE
+
     if task not in TASKS:
         raise SplitError(f"unknown task {task!r}; choose one of {list(TASKS)}")
     out_dir = Path(out_dir)
     setup = prepare(cohort, task=task, config=config, pretrained=pretrained, freeze_encoder=freeze_encoder,
-                    seed=seed, graph=graph, device=device if devices == 1 else "cpu")
+                    seed=seed, graph=graph, device=device if devices == 1 else "cpu",
+                    skip_init=skip_init or RECIPE.skip_init)
     setup.run.update(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
                      weight_decay=float(weight_decay), patience=int(patience))
     if devices > 1:
