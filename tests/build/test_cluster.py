@@ -72,10 +72,10 @@ def loopback_cluster(tmp_path):
 def test_scheduler_and_two_workers_build_the_serial_store(tmp_path, loopback_cluster):
     files = simulate(tmp_path / "sim", n_cells=1200, n_donors=4, cells_per_file=200, n_genes=3000, seed=1).files
     assert len(files) == 6
-    options = {"metacell_size": 10, "min_genes": 50}
+    options = {"metacell_size": 10, "min_genes": 50, "force_mapping": True}  # a 3,000-gene panel
     serial = build_store(files, tmp_path / "serial", **options)
     result = CliRunner().invoke(app, ["build", *map(str, files), "--out", str(tmp_path / "cluster"),
-                                      "--metacell-size", "10", "--min-genes", "50", "--scheduler", loopback_cluster])
+                                      "--metacell-size", "10", "--min-genes", "50", "--force", "--scheduler", loopback_cluster])
     assert result.exit_code == 0, result.output
     cluster = TOSGStore.open(tmp_path / "cluster")
     assert verify_store(tmp_path / "cluster") == []
