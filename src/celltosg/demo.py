@@ -72,8 +72,7 @@ def _write_input(out: Path) -> Path:
 
 
 def _baselines(cohort, seed: int, quick: bool) -> pd.DataFrame:
-    from celltosg.evaluation import evaluate_spec, split_from_cohort
-    from celltosg.evaluation._models import model_specs
+    from celltosg.evaluation import evaluate_spec, model_specs, split_from_cohort
 
     split = split_from_cohort(cohort)
     rows = [evaluate_spec(spec, split, seed=seed, task="cell_type")

@@ -5,8 +5,6 @@ import pytest
 from typer.testing import CliRunner
 
 from celltosg.cli import app
-from celltosg.errors import MalformedInputError
-from celltosg.evaluation._tasks import parse_where
 
 FILLED = ["accuracy", "macro_f1", "val_macro_f1", "train_s", "tune_s", "peak_mem_mb", "params", "n_train", "n_test"]
 
@@ -39,9 +37,3 @@ def test_every_model_runs_on_a_tiny_store(tiny_store_data, tmp_path):
     table = _run(tiny_store_data[0], tmp_path, "all", seeds=1)
     assert (table["status"] == "ok").all(), table[["model", "status"]]
     assert table[FILLED].notna().all().all()
-
-
-def test_where_conditions_and_their_errors():
-    assert parse_where(["tissue=blood", "disease=a", "disease = b"]) == {"tissue": "blood", "disease": ["a", "b"]}
-    with pytest.raises(MalformedInputError, match="FIELD=VALUE"):
-        parse_where(["tissue"])

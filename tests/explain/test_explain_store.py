@@ -65,13 +65,3 @@ def test_cli_explain(checkpoint, tiny_store, tmp_path):
     assert CliRunner().invoke(app, ["explain", "--help"]).exit_code == 0
     bad = CliRunner().invoke(app, args[:-4] + ["--method", "lime", "--out", str(tmp_path / "bad")])
     assert bad.exit_code != 0 and "unknown explanation method" in str(bad.exception)
-
-
-def test_where_parsing():
-    from celltosg.cli.explain import parse_where
-    from celltosg.errors import QueryError
-
-    assert parse_where(["tissue=lung", "sex = female", "tissue=blood"]) == {"tissue": ["lung", "blood"],
-                                                                            "sex": ["female"]}
-    with pytest.raises(QueryError, match="FIELD=VALUE"):
-        parse_where(["lung"])

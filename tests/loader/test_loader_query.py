@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from celltosg.errors import QueryError
-from celltosg.loader import available_conditions, query
+from celltosg.loader import available_conditions, parse_where, query
 
 
 def _naive(obs, column, values):
@@ -77,3 +77,26 @@ def test_cli_query(cohort_store_data):
     assert set(payload["counts"]["disease"]) == {"normal", "Alzheimer disease"}
     bad = runner.invoke(app, ["query", str(cohort_store_data[0]), "--where", "tisue=brain"])
     assert bad.exit_code != 0
+
+
+def test_parse_where_groups_repeated_fields_and_rejects_what_is_not_field_value():
+    assert parse_where(["tissue=lung", " sex = female", "tissue=blood"]) == {"tissue": ["lung", "blood"],
+                                                                             "sex": ["female"]}
+    assert parse_where([]) == {} and parse_where(None) == {}
+    for bad in (["lung"], ["=lung"], ["tissue="], ["tissue= "]):
+        with pytest.raises(QueryError, match="is not FIELD=VALUE"):
+            parse_where(bad)
+
+
+@pytest.mark.parametrize("command", [["query", "STORE"], ["pretrain", "STORE", "--out", "x.ckpt"],
+                                     ["finetune", "STORE", "--task", "cell_type", "--out", "run"],
+                                     ["benchmark", "STORE", "--models", "logreg"],
+                                     ["explain", "CKPT", "STORE", "--class", "a", "--out", "out"]])
+def test_every_command_reports_a_bad_where_with_the_one_error(command, tmp_path):
+    from typer.testing import CliRunner
+
+    from celltosg.cli import app
+
+    args = [str(tmp_path / a) if a in ("STORE", "CKPT") else a for a in command]
+    result = CliRunner().invoke(app, [*args, "--where", "lung"])
+    assert isinstance(result.exception, QueryError) and "'lung' is not FIELD=VALUE" in str(result.exception)

@@ -28,6 +28,7 @@ import scipy.sparse as sp
 
 from celltosg.errors import CellTOSGError
 from celltosg.progress import progress
+from celltosg.store import TARGET_SUM
 
 if TYPE_CHECKING:
     from anndata import AnnData
@@ -41,7 +42,6 @@ _N_TOP_GENES = 2000
 _MAX_FIT_CELLS = 20_000
 _LEAF_METACELLS = 16
 _CHUNK_ROWS = 1_000  # rows log-normalised at a time (choosing genes, fitting, projecting)
-_TARGET_SUM = 1e4
 
 
 def make_metacells(
@@ -152,7 +152,7 @@ def _log_scaled(X: sp.csr_matrix, scale: np.ndarray) -> sp.csr_matrix:
     return out
 
 
-def log_normalize(X: sp.csr_matrix, target_sum: float = _TARGET_SUM) -> sp.csr_matrix:
+def log_normalize(X: sp.csr_matrix, target_sum: float = TARGET_SUM) -> sp.csr_matrix:
     """log1p(counts / cell total * target_sum), CSR float32 (cells x genes); empty cells stay zero."""
     X = sp.csr_matrix(X)
     return _log_scaled(X, _row_scale(X, target_sum))
@@ -171,7 +171,7 @@ def highly_variable_genes(X: sp.csr_matrix, rows: np.ndarray, n_top: int = _N_TO
     mean, var, seen = np.zeros(n_genes), np.zeros(n_genes), 0.0
     for start in range(0, len(rows), chunk_rows):
         counts = X[rows[start:start + chunk_rows]]
-        chunk = _log_scaled(counts, _row_scale(counts, _TARGET_SUM))
+        chunk = _log_scaled(counts, _row_scale(counts, TARGET_SUM))
         mean, var, seen = incr_mean_variance_axis(sp.csr_matrix(chunk, dtype=np.float64), axis=0, last_mean=mean,
                                                   last_var=var, last_n=seen)
     return np.sort(np.argsort(-var, kind="stable")[:n_top])
@@ -185,7 +185,7 @@ def _chunks(rows: np.ndarray) -> list[np.ndarray]:
 def _log_genes(X: sp.csr_matrix, rows: np.ndarray, genes: np.ndarray) -> sp.csr_matrix:
     """Log-normalised values (by each cell's total over all genes) of ``rows`` x ``genes``, CSR float32."""
     counts = X[rows]
-    return _log_scaled(counts[:, genes], _row_scale(counts, _TARGET_SUM))
+    return _log_scaled(counts[:, genes], _row_scale(counts, TARGET_SUM))
 
 
 def pca_embedding(X: sp.csr_matrix, *, rows: np.ndarray | None = None, n_pcs: int = _N_PCS,

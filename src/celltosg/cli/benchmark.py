@@ -43,15 +43,19 @@ def benchmark(
 ) -> None:
     """Train and test every model on the same splits; write results.csv, results.md and results.png."""
     from celltosg.evaluation import (
+        PBMC68K,
+        anndata_splits,
         is_saved_splits,
         merge_results,
+        model_specs,
+        pbmc68k_splits,
         run_benchmark,
         save_splits,
         saved_splits,
+        store_splits,
         write_results,
     )
-    from celltosg.evaluation._models import model_specs
-    from celltosg.evaluation._tasks import PBMC68K, anndata_splits, parse_where, pbmc68k_splits, store_splits
+    from celltosg.loader import parse_where
 
     specs = model_specs(models.split(",") if models != "all" else "all", quick=quick, budget=budget,
                         max_epochs=max_epochs)

@@ -7,18 +7,6 @@ from pathlib import Path
 import typer
 
 from celltosg.cli import app
-from celltosg.errors import QueryError
-
-
-def parse_where(items: list[str]) -> dict[str, list[str]]:
-    """``["tissue=lung", "sex=female", "tissue=blood"]`` -> ``{"tissue": ["lung", "blood"], "sex": ["female"]}``."""
-    conditions: dict[str, list[str]] = {}
-    for item in items:
-        field, sep, value = item.partition("=")
-        if not sep or not field.strip():
-            raise QueryError(f"--where {item!r} is not FIELD=VALUE; write for example --where tissue=lung")
-        conditions.setdefault(field.strip(), []).append(value.strip())
-    return conditions
 
 
 @app.command()
@@ -44,11 +32,14 @@ def explain(
     seed: int = typer.Option(0, "--seed", help="Seed of the cell subset and the plot layout."),
 ) -> None:
     """Explain a class as a signaling subgraph: importance, top-k core subgraph, enrichment, figures."""
-    from celltosg.explain import explain_store
+    from celltosg.fm import CellTOSGFM
+    from celltosg.loader import parse_where
 
-    result = explain_store(checkpoint, store, parse_where(where), class_label=class_label, out_dir=out,
-                           top_k=top_k, contrast_label=contrast, max_cells=max_cells, method=method,
-                           baseline=baseline, layers=layers or None, batch_size=batch_size, seed=seed)
+    conditions = parse_where(where)
+    result = CellTOSGFM.load(checkpoint).explain(class_label, store=store, where=conditions, out_dir=out,
+                                                 contrast=contrast, top_k=top_k, max_cells=max_cells, method=method,
+                                                 baseline=baseline, layers=layers or None, batch_size=batch_size,
+                                                 seed=seed)
     summary = result.summary
     typer.echo(f"{summary['n_cells']} cells of {class_label!r} against {contrast or 'the other classes'} "
                f"({summary['method']})")

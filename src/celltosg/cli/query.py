@@ -8,20 +8,9 @@ from pathlib import Path
 import typer
 
 from celltosg.cli import app
-from celltosg.errors import QueryError
 
 SUMMARY_FIELDS = ("tissue_general", "disease", "cell_type", "sex_normalized", "development_stage_category",
                   "dataset_id", "source")
-
-
-def _conditions(where: list[str]) -> dict[str, list[str]]:
-    conditions: dict[str, list[str]] = {}
-    for item in where:
-        field, sep, value = item.partition("=")
-        if not sep or not field.strip():
-            raise QueryError(f"--where {item!r} is not FIELD=VALUE (for example --where tissue_general=brain).")
-        conditions.setdefault(field.strip(), []).append(value.strip())
-    return conditions
 
 
 @app.command("query")
@@ -32,10 +21,10 @@ def query_command(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Count the meta-cells matching every condition and break them down by the main fields."""
-    from celltosg.loader import available_conditions, open_store, query
+    from celltosg.loader import available_conditions, open_store, parse_where, query
 
+    conditions = parse_where(where)
     opened = open_store(store)
-    conditions = _conditions(where)
     if not conditions:
         fields = available_conditions(opened)
         typer.echo(json.dumps(fields, indent=2) if as_json else "\n".join(

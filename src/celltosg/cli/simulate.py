@@ -43,7 +43,7 @@ def simulate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
 ) -> None:
     """Simulate raw-count single-cell data: cell types, donors, batches, sex, age and disease modules."""
-    from celltosg.build._simulate import simulate as run
+    from celltosg.build import simulate as run
 
     disease = {"disease_effect": disease_effect, "module_size": module_size, "affected_fraction": affected_fraction}
     result = run(out, n_cells=cells, n_donors=donors, tissues=_names(tissues), diseases=_names(diseases),

@@ -7,17 +7,9 @@ from pathlib import Path
 import typer
 
 from celltosg.cli import app
-from celltosg.cli.query import _conditions
 
 WHERE_HELP = "FIELD=VALUE condition selecting the cohort; repeat it (the same field twice means any of)."
 SPLIT_HELP = "Split the cohort by 'donor' (honest estimates) or by 'cell' (needed for a single-donor store)."
-
-
-def _config(hidden: int, layers: int, conv: str, **changes):
-    """The recipe's FMConfig (``celltosg.train.RECIPE``) with the command line's settings."""
-    from celltosg.recipe import RECIPE
-
-    return RECIPE.config(hidden=hidden, layers=layers, conv=conv, **changes)
 
 
 def _recipe():
@@ -60,13 +52,11 @@ def pretrain_command(
     seed: int = typer.Option(0, "--seed", help="Seed for the split, initialisation, masks and batches."),
 ) -> None:
     """Pretrain the encoder by masked PPI-edge reconstruction; print held-out-cell edge AUC and AP."""
-    from celltosg.loader import load_cohort
-    from celltosg.train import pretrain
+    from celltosg.fm import CellTOSGFM
 
-    cohort = load_cohort(store, _conditions(where), task="pretrain", split_by=split_by, seed=seed)
-    config = _config(hidden, layers, conv, reverse_internal=reverse_internal, standardize=standardize)
-    result = pretrain(cohort, config=config, epochs=epochs, batch_size=batch_size, lr=lr,
-                      mask_fraction=mask_fraction, seed=seed, out=out)
+    model = CellTOSGFM.from_store(store, task="pretrain", where=where, split_by=split_by, seed=seed, hidden=hidden,
+                                  layers=layers, conv=conv, reverse_internal=reverse_internal, standardize=standardize)
+    result = model.pretrain(out=out, epochs=epochs, batch_size=batch_size, lr=lr, mask_fraction=mask_fraction)
     m = result.metrics
     typer.echo(f"held-out cells: {m['n_held_out']}   edge AUC: {m['auc']:.4f}   AP: {m['ap']:.4f}")
     typer.echo(f"checkpoint written to {result.checkpoint}")
@@ -107,17 +97,15 @@ def finetune_command(
     strategy: str = typer.Option("ddp", "--strategy", help="Lightning strategy when --devices > 1."),
 ) -> None:
     """Fine-tune on a task; select on validation, report accuracy, macro-F1 and confusion matrix on test."""
-    from celltosg.loader import load_cohort
-    from celltosg.train import finetune
+    from celltosg.fm import CellTOSGFM
 
-    cohort = load_cohort(store, _conditions(where), task=task, split_by=split_by, seed=seed)
-    config = _config(hidden, layers, conv, reverse_internal=reverse_internal, message_passing=message_passing,
-                     readout=readout, readout_rank=readout_rank, readout_dim=readout_dim, skip=skip,
-                     standardize=standardize)
-    result = finetune(cohort, task=task, config=config, pretrained=pretrained,
-                      freeze_encoder=freeze_encoder, epochs=epochs, batch_size=batch_size, lr=lr,
-                      patience=patience, seed=seed, out_dir=out, resume=resume, devices=devices, strategy=strategy,
-                      skip_init=skip_init)
+    model = CellTOSGFM.from_store(store, task=task, where=where, split_by=split_by, seed=seed, hidden=hidden,
+                                  layers=layers, conv=conv, reverse_internal=reverse_internal,
+                                  message_passing=message_passing, readout=readout, readout_rank=readout_rank,
+                                  readout_dim=readout_dim, skip=skip, standardize=standardize)
+    result = model.train(out_dir=out, pretrained=pretrained, freeze_encoder=freeze_encoder, epochs=epochs,
+                         batch_size=batch_size, lr=lr, patience=patience, resume=resume, devices=devices,
+                         strategy=strategy, skip_init=skip_init)
     if result.written:  # under DDP only rank 0 reports
         typer.echo(_format_metrics(result.metrics))
         typer.echo(f"model and metrics written to {out}")
@@ -126,33 +114,30 @@ def finetune_command(
 def _apply(kind: str, checkpoint: Path, input_path: Path, out: Path, gene_column: str | None, force: bool,
            donor_key: str | None = None):
     from celltosg.errors import MalformedInputError
-    from celltosg.io_utils import read_h5ad
-    from celltosg.train import embed, predict, write_result
+    from celltosg.fm import EMBEDDING_KEY, CellTOSGFM
+    from celltosg.io_utils import atomic_file, read_h5ad
+    from celltosg.train import write_result
 
     if input_path.suffix != ".h5ad" or not input_path.is_file():
         raise MalformedInputError(f"input {input_path} must be an existing .h5ad file")
     adata = read_h5ad(input_path)
-    if donor_key is not None:
-        from celltosg.train._predict import check_donor_key
-
-        check_donor_key(adata, donor_key)
+    model = CellTOSGFM.load(checkpoint)
     if kind == "predict":
-        result = predict(checkpoint, adata, gene_column=gene_column, force=force)
-        classes = result.uns["celltosg"]["classes"]
-        write_result(result, out, obsm_key="celltosg_probabilities",
-                     obs_keys=("celltosg_label", "celltosg_probability"), columns=classes)
-        counts = result.obs["celltosg_label"].value_counts()
+        model.predict(adata, gene_column=gene_column, force=force)
+        donors = model.donor_calls(adata, donor_key) if donor_key is not None else None
+        write_result(adata, out, obsm_key="celltosg_probabilities", obs_keys=("celltosg_label", "celltosg_probability"),
+                     columns=adata.uns["celltosg"]["classes"])
+        counts = adata.obs["celltosg_label"].value_counts()
         typer.echo("predicted: " + ", ".join(f"{k} ({v})" for k, v in counts.items()))
-        if donor_key is not None:
-            from celltosg.train._predict import write_donor_calls
-
-            donors = write_donor_calls(result, out.with_suffix(".donors.csv"), donor_key=donor_key)
-            typer.echo(f"donor calls written to {donors}")
+        if donors is not None:
+            with atomic_file(out.with_suffix(".donors.csv")) as tmp:
+                donors.to_csv(tmp, index=False)
+            typer.echo(f"donor calls written to {out.with_suffix('.donors.csv')}")
     else:
-        result = embed(checkpoint, adata, gene_column=gene_column, force=force)
-        write_result(result, out, obsm_key="X_celltosg")
-        typer.echo(f"{result.n_obs} cell embeddings of width {result.obsm['X_celltosg'].shape[1]}")
-    report = result.uns["celltosg"]
+        model.embed(adata, gene_column=gene_column, force=force)
+        write_result(adata, out, obsm_key=EMBEDDING_KEY)
+        typer.echo(f"{adata.n_obs} cell embeddings of width {adata.obsm[EMBEDDING_KEY].shape[1]}")
+    report = adata.uns["celltosg"]
     typer.echo(f"gene mapping: {100 * report['input_mapping_rate']:.1f}% of {report['input_genes']} input genes "
                f"mapped; {100 * report['model_gene_coverage']:.1f}% of the model's {report['model_genes']} "
                "genes covered")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from celltosg.encode._cache import EmbeddingCache, Encoder, cached_encode, default_cache_dir, text_hash
-from celltosg.encode._packed import attach_text_embeddings
+from celltosg.encode._packed import META_KEY, attach_text_embeddings, write_embeddings_file
 from celltosg.encode._sequence import (
     AMINO_ACIDS,
     SWISSPROT_COMPOSITION,
@@ -17,6 +17,7 @@ from celltosg.encode._text import TEXT_DIM, MiniLMEncoder, encode_texts, text_em
 SequenceEncoder = Encoder
 
 __all__ = [
+    "META_KEY",
     "AMINO_ACIDS",
     "SWISSPROT_COMPOSITION",
     "TEXT_DIM",
@@ -33,4 +34,5 @@ __all__ = [
     "sequence_features",
     "text_embeddings",
     "text_hash",
+    "write_embeddings_file",
 ]

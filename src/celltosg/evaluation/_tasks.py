@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from celltosg.errors import MalformedInputError
+from celltosg.errors import MalformedInputError, QueryError
 from celltosg.evaluation._split import Split, split_from_anndata, split_from_cohort
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,11 @@ def anndata_splits(adata, *, label_key: str, kg="human", task: str = "cell_type"
     import anndata as ad
 
     from celltosg.kg import KnowledgeGraph
+    from celltosg.loader import TASKS
 
+    if task not in TASKS or task == "pretrain":
+        raise QueryError(f"unknown task {task!r} for labelled cells; choose one of "
+                         f"{', '.join(t for t in TASKS if t != 'pretrain')}")
     if isinstance(adata, str | Path):
         path = Path(adata)
         if not path.is_file():
@@ -63,19 +67,3 @@ def pbmc68k_splits(kg="human") -> Callable[[int], Split]:
     from celltosg.datasets import pbmc68k
 
     return anndata_splits(pbmc68k(), label_key="cell_type", kg=kg, task="cell_type")
-
-
-def parse_where(items: list[str] | None) -> dict[str, str | list[str]]:
-    """``["tissue=blood", "disease=a", "disease=b"]`` -> ``{"tissue": "blood", "disease": ["a", "b"]}``."""
-    conditions: dict[str, Any] = {}
-    for item in items or []:
-        field, sep, value = item.partition("=")
-        if not sep or not field.strip() or not value.strip():
-            raise MalformedInputError(f"--where {item!r} is not FIELD=VALUE (for example --where tissue=blood)")
-        field, value = field.strip(), value.strip()
-        if field in conditions:
-            previous = conditions[field]
-            conditions[field] = [*previous, value] if isinstance(previous, list) else [previous, value]
-        else:
-            conditions[field] = value
-    return conditions

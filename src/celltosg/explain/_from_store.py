@@ -62,10 +62,10 @@ of class-contrastive attention), each at most ``max_cells``.
     max_cells
         At most this many cells per group, a seeded random subset (read from the store only once chosen).
     """
+    from celltosg.kg import KnowledgeGraph
     from celltosg.loader import LABEL_COLUMNS, normalize_log1p, query, read_columns
     from celltosg.store import TOSGStore
     from celltosg.train import build_model, load_checkpoint
-    from celltosg.train._checkpoint import load_pack
 
     if method not in METHODS:  # before any reading
         raise CellTOSGError(f"unknown explanation method {method!r}; choose one of {', '.join(METHODS)}")
@@ -75,8 +75,9 @@ of class-contrastive attention), each at most ``max_cells``.
         raise CheckpointError(f"checkpoint {checkpoint} has no task head (a pretrained encoder); explain a "
                               "fine-tuned checkpoint")
     model, _, _ = build_model(payload, path=checkpoint)
-    pack, model_rna = load_pack(payload, path=checkpoint)
-    kg = pack.subgraph(model_rna)
+    pack = payload["pack"]
+    pack = KnowledgeGraph.load_version(pack["path"] or pack["name"], pack["checksum"], user=f"checkpoint {checkpoint}")
+    kg = pack.subgraph(pack.rna_positions(payload["rna_node_ids"]))
     store = store if isinstance(store, TOSGStore) else TOSGStore.open(store)
     column = LABEL_COLUMNS.get(payload["task"])
     if column is None:

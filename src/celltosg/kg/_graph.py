@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from celltosg.errors import UnknownIdentifierError
+from celltosg.errors import MissingSourceError, UnknownIdentifierError
 from celltosg.kg._pack import EDGE_KINDS, ENSEMBL_FILE, ensembl_table, pack_counts, read_pack_meta
 
 # An Ensembl gene id with an optional version and GENCODE's PAR_Y suffix (ENSG00000182378.14_PAR_Y).
@@ -84,6 +84,15 @@ class KnowledgeGraph:
         ensembl_ids = pd.read_parquet(ensembl_path) if ensembl_path.is_file() else None
         return cls(nodes, edges, name=meta.get("name", pack_dir.name), checksum=meta["checksum"],
                    pack_dir=pack_dir, ensembl_ids=ensembl_ids)
+
+    @classmethod
+    def load_version(cls, pack: str | os.PathLike, checksum: str, *, user: str) -> KnowledgeGraph:
+        """:meth:`load` ``pack`` and require the ``checksum`` that ``user`` (e.g. ``"checkpoint X"``) was built on."""
+        kg = cls.load(pack)
+        if kg.checksum != checksum:
+            raise MissingSourceError(f"{user} was built on pack {str(pack)!r} with checksum {checksum[:12]}, but "
+                                     f"that pack now has {kg.checksum[:12]}; use the same pack version or rebuild")
+        return kg
 
     @property
     def sequences(self) -> pd.DataFrame:
@@ -163,6 +172,16 @@ class KnowledgeGraph:
         for column in ("entrez", "symbol"):
             table.update((str(v).upper(), int(i)) for v, i in zip(rna[column], index, strict=True) if v)
         return table
+
+    def rna_positions(self, node_ids: Iterable[str]) -> np.ndarray:
+        """RNA node index of each RNA ``node_id``, int64 (n,); an id absent from the graph is an error."""
+        position = {node_id: i for i, node_id in enumerate(self.nodes["node_id"].to_numpy()[: self.n_rna])}
+        ids = [str(i) for i in node_ids]
+        missing = [i for i in ids if i not in position]
+        if missing:
+            raise UnknownIdentifierError(f"{len(missing)} RNA node ids are not in pack {self.name!r} (first: "
+                                         f"{missing[:5]}); use the pack they were taken from")
+        return np.array([position[i] for i in ids], dtype=np.int64)
 
     def map_genes(self, identifiers: Iterable[str]) -> GeneMapping:
         """Map symbols, aliases, Ensembl gene ids (any of a gene's, with or without version) or Entrez ids

@@ -161,7 +161,7 @@ def write_pack(out_dir: str | os.PathLike, nodes: pd.DataFrame, edges: pd.DataFr
             "checksum": _combined_checksum(files),
         }
         if text_embeddings is not None:
-            from celltosg.encode._packed import META_KEY, write_embeddings_file
+            from celltosg.encode import META_KEY, write_embeddings_file
 
             encoder_name, vectors = text_embeddings
             meta[META_KEY] = write_embeddings_file(tmp, nodes["node_id"], nodes["text"], vectors, encoder_name)

@@ -9,7 +9,7 @@ from celltosg.loader._fields import FIELD_ALIASES, STAGES
 from celltosg.loader._labels import label_mapping
 from celltosg.loader._load import load_cohort, open_store
 from celltosg.loader._normalize import normalize_log1p
-from celltosg.loader._query import available_conditions, query
+from celltosg.loader._query import available_conditions, parse_where, query
 from celltosg.loader._sampling import sample_rows
 from celltosg.loader._splits import SPLITS, check_disjoint, donor_groups, split_by_cell, split_by_donor
 from celltosg.loader._stream import EpochDataLoader, TOSGDataset
@@ -46,6 +46,7 @@ __all__ = [
     "match_by_keys",
     "normalize_log1p",
     "open_store",
+    "parse_where",
     "query",
     "read_columns",
     "sample_rows",

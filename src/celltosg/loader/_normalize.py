@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-TARGET_SUM = 1e4
+from celltosg.store import TARGET_SUM
 
 
 def normalize_log1p(counts: np.ndarray, *, target_sum: float = TARGET_SUM) -> np.ndarray:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,6 +148,21 @@ def _explain_empty(con, path: Path, conditions: list[_Condition]) -> QueryError:
                 f"values of {culprit.column!r} there: {_listing(counts)}. Relax or change that condition."
             )
     return QueryError("the query matched no meta-cell")
+
+
+def parse_where(items: Sequence[str] | None) -> dict[str, list[str]]:
+    """Command-line ``FIELD=VALUE`` conditions as a :func:`query` mapping; a field given twice means any of.
+
+    ``["tissue=lung", "sex=female", "tissue=blood"]`` -> ``{"tissue": ["lung", "blood"], "sex": ["female"]}``.
+    Raises :class:`QueryError` for an item without ``=``, a field or a value.
+    """
+    conditions: dict[str, list[str]] = {}
+    for item in items or ():
+        field, sep, value = item.partition("=")
+        if not sep or not field.strip() or not value.strip():
+            raise QueryError(f"--where {item!r} is not FIELD=VALUE; write for example --where tissue_general=lung")
+        conditions.setdefault(field.strip(), []).append(value.strip())
+    return conditions
 
 
 def query_positions(store, conditions: Mapping[str, Any]) -> np.ndarray:

@@ -4,6 +4,7 @@ from celltosg.store._format import (
     DEFAULT_CHUNK_ROWS,
     DEFAULT_SHARD_ROWS,
     SCHEMA_VERSION,
+    TARGET_SUM,
     shard_path,
     var_frame,
 )
@@ -29,6 +30,7 @@ __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "DEFAULT_SHARD_ROWS",
     "SCHEMA_VERSION",
+    "TARGET_SUM",
     "TOSGStore",
     "create_store",
     "discard_unstarted",

@@ -34,6 +34,10 @@ VAR = "var.parquet"
 SHARDS = "shards"
 DEFAULT_CHUNK_ROWS = 256
 DEFAULT_SHARD_ROWS = 10_000
+#: Library size that stored counts are scaled to before log1p, wherever celltosg log-normalises them
+#: (meta-cell building in ``build``, model inputs in ``loader``). It lives here, in the lowest layer
+#: both packages import, so that the two siblings share one value without importing each other.
+TARGET_SUM = 1e4
 # Blosc settings are fixed so that equal inputs give byte-identical shards.
 BLOSC_CNAME = "zstd"
 BLOSC_CLEVEL = 3
