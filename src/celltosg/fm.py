@@ -137,7 +137,8 @@ class CellTOSGFM:
         model_config = _model_config(config)
         opened = open_store(store)
         cohort = load_cohort(opened, conditions, task=task, split_by=split_by, seed=seed, **dict(cohort_options or {}))
-        return cls(task=task, config=model_config, cohort=cohort, store=str(opened.root), where=conditions, seed=seed)
+        return cls(task=task, config=model_config, cohort=cohort, store=str(Path(opened.root).resolve()), where=conditions,
+                   seed=seed)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CellTOSGFM:
@@ -264,7 +265,11 @@ class CellTOSGFM:
         from celltosg.train import predict
 
         _check_anndata(adata)
-        result = predict(self._require_checkpoint("predict"), adata, batch_size=batch_size,
+        checkpoint = self._require_checkpoint("predict")
+        if self.task == "pretrain" or checkpoint == self.pretrained:
+            raise MalformedInputError(f"checkpoint {checkpoint} has no task head (a pretrained encoder); fine-tune "
+                                      "it with .train() (`celltosg finetune`) first, or use .embed()")
+        result = predict(checkpoint, adata, batch_size=batch_size,
                          gene_column=gene_column, force=force)
         return _write_back(adata, result, obs=("celltosg_label", "celltosg_probability"),
                            obsm=("celltosg_probabilities",), copy=copy)
