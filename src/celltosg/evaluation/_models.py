@@ -63,16 +63,13 @@ class GraphCache:
             if known is kg:
                 return graph
         from celltosg.model import graph_inputs
+        from celltosg.train import build_graph_inputs
 
         original = next((o for o, _, r in self._rewired if r is kg), None)
         if original is not None:  # a rewired or edgeless graph: same nodes and node features
             base = self.inputs(original, features)
             features = (base.text_emb, base.seq_feat, base.seq_mask)
-        elif features is None:
-            from celltosg.encode import sequence_features, text_embeddings
-
-            features = (text_embeddings(kg), *sequence_features(kg, dim=self.seq_dim))
-        graph = graph_inputs(kg, *features)
+        graph = build_graph_inputs(kg, seq_dim=self.seq_dim) if features is None else graph_inputs(kg, *features)
         self._inputs.append((kg, graph))
         return graph
 
