@@ -136,9 +136,10 @@ class CellTOSGFM:
             else dict(where or {})
         model_config = _model_config(config)
         opened = open_store(store)
-        cohort = load_cohort(opened, conditions, task=task, split_by=split_by, seed=seed, **dict(cohort_options or {}))
-        return cls(task=task, config=model_config, cohort=cohort, store=str(Path(opened.root).resolve()), where=conditions,
-                   seed=seed)
+        cohort = load_cohort(opened, conditions, task=task, split_by=split_by, seed=seed,
+                             **dict(cohort_options or {}))
+        return cls(task=task, config=model_config, cohort=cohort, store=str(Path(opened.root).resolve()),
+                   where=conditions, seed=seed)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CellTOSGFM:
