@@ -39,8 +39,10 @@ def model_genes(cohort, *, max_genes: int | None = None, pretrained=None):
     if pretrained is not None:
         from celltosg.train._checkpoint import load_checkpoint
 
+        genes = load_checkpoint(pretrained)["rna_node_ids"]
+        log.info("reading the %d genes of the pretrained checkpoint", len(genes))
         try:
-            return restrict_genes(cohort, load_checkpoint(pretrained)["rna_node_ids"])
+            return restrict_genes(cohort, genes)
         except QueryError as error:
             raise CheckpointError(f"pretrained checkpoint {pretrained} does not fit this cohort: {error}") from None
     if max_genes is None:
