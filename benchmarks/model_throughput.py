@@ -14,7 +14,10 @@ random graph of 3k nodes with the pack's edge density (about 27 edges per node).
 ``--epochs`` instead measures whole fine-tuning epochs, before and after the issue-11 changes, each in
 a fresh process: one epoch on the demo's PBMC cohort (483 training cells, 1479 nodes; target <= 1.0 s
 on one thread) and, with ``--pack-cells``, training steps on the full human pack (about 40k nodes)
-extrapolated to an epoch of that many meta-cells (target <= 60 s for 600 on 2 cores). "before" is the
+extrapolated to an epoch of that many meta-cells (target <= 60 s for 600 on 2 cores; one thread by default,
+``--pack-threads``), over all 40k nodes
+and over the 2,000 genes the recipe reads (``RECIPE.max_genes``, chosen by variance over the cells as
+``celltosg.loader.most_variable_genes`` does; random values here). "before" is the
 previous default (pooled readout, node dropout 0.1, glibc's default allocator behaviour); "after" is
 ``celltosg.recipe.RECIPE`` with freed memory kept for reuse (``celltosg.train._memory``). The sparse
 product change (``torch.sparse.mm``) cannot be switched off and is in both.
@@ -218,6 +221,8 @@ def epoch_worker(setting: str, where: str, threads: int, pack_cells: int) -> dic
         g = torch.Generator().manual_seed(1)
         X = torch.log1p(torch.rand(pack_cells, graph.n_rna, generator=g) * 20)
         y = np.arange(pack_cells) % N_CLASSES
+        if where == "pack-genes":
+            graph, X = most_variable_subgraph(X, RECIPE.max_genes)
     from celltosg.model import CellTOSGFM
 
     config = RECIPE.config(**changes, text_dim=graph.text_emb.shape[1], seq_dim=graph.seq_feat.shape[1],
@@ -228,34 +233,55 @@ def epoch_worker(setting: str, where: str, threads: int, pack_cells: int) -> dic
     weights = torch.ones(config.n_classes)
     if where == "pbmc":
         train_one_epoch(model, optimiser, X, y, weights, batch_size=RECIPE.batch_size, generator=epoch_generator(0, 0))
-        times = []
+        times, cpu = [], []
         for epoch in range(1, 4):
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             train_one_epoch(model, optimiser, X, y, weights, batch_size=RECIPE.batch_size,
                             generator=epoch_generator(0, epoch))
             times.append(time.perf_counter() - start)
-        return {"setting": setting, "where": where, "epoch_s": float(np.median(times)), "cells": len(X),
-                "n_nodes": graph.n_nodes, "threads": threads}
-    batch, steps = 8, 3
-    step_times = []
+            cpu.append(time.process_time() - start_cpu)
+        return {"setting": setting, "where": where, "epoch_s": float(np.median(times)),
+                "epoch_cpu_s": float(np.median(cpu)), "cells": len(X), "n_nodes": graph.n_nodes, "threads": threads}
+    batch, steps = RECIPE.batch_size, 3
+    step_times, step_cpu = [], []
     for step in range(steps + 1):
         idx = torch.arange(step * batch, (step + 1) * batch)
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         loss = nn.functional.cross_entropy(model(X[idx])["logits"], torch.as_tensor(y[idx.numpy()]))
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         step_times.append(time.perf_counter() - start)
+        step_cpu.append(time.process_time() - start_cpu)
     per_cell = float(np.median(step_times[1:])) / batch
-    return {"setting": setting, "where": where, "epoch_s": per_cell * pack_cells, "cells": pack_cells,
+    return {"setting": setting, "where": where, "epoch_s": per_cell * pack_cells,
+            "epoch_cpu_s": float(np.median(step_cpu[1:])) / batch * pack_cells, "cells": pack_cells,
             "n_nodes": graph.n_nodes, "threads": threads, "batch": batch,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def most_variable_subgraph(X: torch.Tensor, n_genes: int):
+    """GraphInputs of the human pack over the ``n_genes`` columns of ``X`` (n, n_rna) with the largest
+    variance (as the model's gene selection ranks them), and those columns of ``X``."""
+    from celltosg.kg import KnowledgeGraph
+    from celltosg.model import graph_inputs
+
+    columns = np.sort(np.argsort(-X.double().var(0).numpy(), kind="stable")[:n_genes])
+    kg = KnowledgeGraph.load("human").subgraph(columns)
+    rng = np.random.default_rng(0)
+    mask = np.zeros(kg.n_nodes, dtype=bool)
+    mask[kg.sequences["node_index"].to_numpy()] = True
+    text = rng.normal(size=(kg.n_nodes, TEXT_DIM)).astype(np.float32)
+    seq = rng.normal(size=(kg.n_nodes, SEQ_DIM)).astype(np.float32)
+    return graph_inputs(kg, text, seq, mask), X[:, torch.from_numpy(columns)].contiguous()
 
 
 def run_epochs(args) -> None:
     """Before/after fine-tuning epoch times (see the module docstring)."""
     print(f"torch={torch.__version__} load average={os.getloadavg()[0]:.1f}", flush=True)
-    places = [("pbmc", 1, 0)] + ([("pack", 2, args.pack_cells)] if args.pack_cells else [])
+    places = [("pbmc", 1, 0)]
+    if args.pack_cells:
+        places += [(where, args.pack_threads, args.pack_cells) for where in ("pack", "pack-genes")]
     for where, threads, cells in places:
         rows = {}
         for setting in EPOCH_SETTINGS:
@@ -268,7 +294,8 @@ def run_epochs(args) -> None:
             rows[setting] = json.loads(done.stdout.strip().splitlines()[-1])
             row = rows[setting]
             what = "one epoch" if where == "pbmc" else f"epoch of {cells} cells, extrapolated from {row['batch']}-cell steps"
-            print(f"{where:<5} {setting:<7} {row['epoch_s']:>8.2f} s  ({what}, {row['n_nodes']} nodes, "
+            print(f"{where:<10} {setting:<7} {row['epoch_s']:>8.2f} s wall {row['epoch_cpu_s']:>8.2f} s CPU  "
+                  f"({what}, {row['n_nodes']} nodes, "
                   f"{row['threads']} threads)", flush=True)
         if len(rows) == 2:
             print(f"  ratio before/after ({where}): x{rows['before']['epoch_s'] / rows['after']['epoch_s']:.1f}; "
@@ -308,6 +335,8 @@ def main() -> None:
                              "a shared machine's spinning threads otherwise swamp the timings")
     parser.add_argument("--json", default=None, help="also write the rows to this JSON file")
     parser.add_argument("--epochs", action="store_true", help="before/after fine-tuning epoch times instead")
+    parser.add_argument("--pack-threads", type=int, default=1, help="with --pack-cells: torch threads (on a busy "
+                        "2-core machine 2 threads wait on each other: 0.7-4 s against 0.25 s per 2,000-gene step)")
     parser.add_argument("--pack-cells", type=int, default=0, help="with --epochs: also the full pack, this many "
                                                                   "meta-cells per epoch (e.g. 600)")
     parser.add_argument("--epoch-worker", nargs=4, help=argparse.SUPPRESS)

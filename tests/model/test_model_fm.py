@@ -7,6 +7,7 @@ import dataclasses
 import pytest
 import torch
 from tests.model.conftest import SEQ_DIM, TEXT_DIM, random_features
+from torch import nn
 
 from celltosg.errors import MalformedInputError
 from celltosg.model import CellTOSGFM, FMConfig, GraphInputs, ReferenceFM, graph_inputs
@@ -218,3 +219,41 @@ def test_value_embedding_knows_which_gene_changed(tiny_graph):
     x[0, 3], x[1, 7] = 5.0, 5.0  # same value, different gene
     fused = model.fusion(x, tiny_graph.n_protein, model.text_emb, model.seq_feat, model.seq_mask)
     assert not torch.allclose(fused.mean(1)[0], fused.mean(1)[1], atol=1e-4)
+
+
+def naive_gated_fusion(fusion, x, n_protein, text, seq, mask):
+    """One node and one cell at a time, from NodeFusion's docstring: ``GELU(x (w + U t) + b)`` or the no-omic
+    marker, the text and sequence projections, sigmoid gates from the omic and static parts, LayerNorm."""
+    n_rna = x.shape[1]
+    rows = []
+    for b in range(x.shape[0]):
+        cell = []
+        for i in range(n_rna + n_protein):
+            if i < n_rna:
+                w = fusion.omic.weight.view(-1) + fusion.value_direction.weight @ text[i]
+                omic = nn.functional.gelu(x[b, i] * w + fusion.omic.bias)
+            else:
+                omic = fusion.no_omic
+            t = fusion.text(text[i])
+            s = fusion.seq(seq[i]) if mask[i] else fusion.no_seq
+            gates = torch.sigmoid(fusion.gate_omic(omic) + fusion.gate_static(torch.cat([t, s])))
+            cell.append(fusion.norm(gates[0] * omic + gates[1] * t + gates[2] * s))
+        rows.append(torch.stack(cell))
+    return torch.stack(rows)
+
+
+def test_gated_fusion_matches_a_per_node_loop_values_and_gradients(tiny_graph):
+    model = CellTOSGFM(tiny_graph, config()).double()
+    fusion = model.fusion
+    x = cells(tiny_graph).double()
+    args = (tiny_graph.n_protein, model.text_emb.double(), model.seq_feat.double(), model.seq_mask)
+    ours = fusion(x, *args)
+    probe = torch.randn_like(ours)
+    (ours * probe).sum().backward()
+    grads = {name: p.grad.clone() for name, p in fusion.named_parameters()}
+    fusion.zero_grad()
+    reference = naive_gated_fusion(fusion, x, *args)
+    (reference * probe).sum().backward()
+    torch.testing.assert_close(ours, reference)
+    for name, p in fusion.named_parameters():
+        torch.testing.assert_close(grads[name], p.grad, msg=name)

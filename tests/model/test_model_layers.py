@@ -146,6 +146,30 @@ def test_source_attention_matches_naive_loop(seed, concat):
     torch.testing.assert_close(gx, gx_ref, **TOL)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_source_attention_over_a_graph_whose_first_nodes_only_send_matches_naive_loop(seed):
+    """As in the model: nodes 0..3 (RNA) receive nothing, nodes 2.. send; the product runs over the block."""
+    torch.manual_seed(seed)
+    layer = SourceAttentionConv(F_IN, 3, heads=2).double()
+    nn.init.normal_(layer.bias)
+    nn.init.normal_(layer.att, std=2.0)
+    edge_index = random_graph(seed)
+    edge_index = torch.stack([edge_index[0].clamp_min(2), edge_index[1].clamp_min(4)])
+    block = SharedGraph(edge_index, N).self_loop_block(torch.float64, torch.device("cpu"))
+    assert (block.first_target, block.first_source) == (4, 2)
+    out, ref, gx, gx_ref = run_both(layer, lambda xc, ei: naive_source_attention(layer, xc, ei),
+                                    edge_index, seed)
+    torch.testing.assert_close(out, ref, **TOL)
+    torch.testing.assert_close(gx, gx_ref, **TOL)
+
+
+def test_source_attention_without_mixing_edges_is_a_projection():
+    layer = SourceAttentionConv(F_IN, 3, heads=2).double()
+    x = torch.randn(B, N, F_IN, dtype=torch.float64)
+    only_loops = torch.arange(N).repeat(2, 1)
+    torch.testing.assert_close(layer(x, only_loops), layer.lin(x) + layer.bias, **TOL)
+
+
 def test_source_attention_parameter_grads_match_naive_loop():
     torch.manual_seed(4)
     layer = SourceAttentionConv(F_IN, 3, heads=2).double()

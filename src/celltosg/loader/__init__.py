@@ -6,6 +6,7 @@ from celltosg.loader._cohort import Cohort, read_columns
 from celltosg.loader._compat import CellTOSGDataLoader
 from celltosg.loader._correct import CorrectionReport, correct_batches
 from celltosg.loader._fields import FIELD_ALIASES, STAGES
+from celltosg.loader._genes import GeneSubset, most_variable_genes, restrict_genes
 from celltosg.loader._labels import label_mapping
 from celltosg.loader._load import load_cohort, open_store
 from celltosg.loader._normalize import normalize_log1p
@@ -35,9 +36,12 @@ __all__ = [
     "Cohort",
     "CorrectionReport",
     "EpochDataLoader",
+    "GeneSubset",
     "TOSGDataModule",
     "TOSGDataset",
     "available_conditions",
+    "most_variable_genes",
+    "restrict_genes",
     "check_disjoint",
     "correct_batches",
     "donor_groups",

@@ -63,20 +63,28 @@ class NodeFusion(nn.Module):
     def forward_nodes(self, x_rna: torch.Tensor, n_protein: int, text_emb: torch.Tensor, seq_feat: torch.Tensor,
                       seq_mask: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` returning node-first states (N, B, hidden)."""
-        batch = x_rna.shape[0]
-        n_rna = x_rna.shape[1]
+        batch, n_rna = x_rna.shape
         direction = self.omic.weight.view(-1)  # (hidden,)
         if self.value_direction is not None:
             direction = (direction + self.value_direction(text_emb[:n_rna])).unsqueeze(1)  # (n_rna, 1, hidden)
         rna = nn.functional.gelu(x_rna.t().unsqueeze(-1) * direction + self.omic.bias)  # (n_rna, B, hidden)
-        omic = torch.cat([rna, self.no_omic.expand(n_protein, batch, -1)], 0)  # (N, B, hidden)
         static = [m.unsqueeze(1) for m in self.static(text_emb, seq_feat, seq_mask)]  # (N, 1, hidden) each
+        fused_rna = self._fuse(rna, [m[:n_rna] for m in static])
+        if not n_protein:
+            return fused_rna
+        # protein nodes carry no omic value: their fused state is the same in every cell, computed once
+        no_omic = self.no_omic.expand(n_protein, 1, -1)
+        fused_protein = self._fuse(no_omic, [m[n_rna:] for m in static])  # (n_protein, 1, hidden)
+        return torch.cat([fused_rna, fused_protein.expand(-1, batch, -1)], 0)
+
+    def _fuse(self, omic: torch.Tensor, static: list[torch.Tensor]) -> torch.Tensor:
+        """Fuse omic embeddings (n, B or 1, hidden) with static modalities (n, 1, hidden) -> (n, B or 1, hidden)."""
         if self.fusion == "sum":
             fused = omic + sum(static) if static else omic
         else:
-            logits = self.gate_omic(omic)  # (N, B, K)
+            logits = self.gate_omic(omic)  # (n, B, K)
             if static:
-                logits = logits + self.gate_static(torch.cat(static, -1))  # (N, 1, K), once per batch
+                logits = logits + self.gate_static(torch.cat(static, -1))  # (n, 1, K), once per batch
             gates = torch.sigmoid(logits)
             fused = gates[..., :1] * omic
             for k, modality in enumerate(static, start=1):

@@ -98,7 +98,8 @@ class _AttentionBase(_NodeFirst):
 
 
 class _SourceAttention(torch.autograd.Function):
-    """Fused source-scored attention over node-first ``h`` (N, B, H, C) with a hand-written backward.
+    """Fused source-scored attention over node-first source states ``h`` (Ns, B, H, C) with a hand-written
+    backward; ``A`` (Nt, Ns) sums sources into targets, so ``out`` is (Nt, B, H, C).
 
     Forward: ``w = exp(s - max)``, ``s = h . att``; ``[P, D] = A @ [w h, w]``; ``out = P / D``.
     Backward: ``[gP, gD] = A^T @ [G / D, -(G . out) / D]``; ``dh = w gP + (w (gP . h + gD)) att``;
@@ -113,7 +114,7 @@ class _SourceAttention(torch.autograd.Function):
         payload = h.new_empty(n, batch, heads, channels + 1)  # [w h, w] written in place, no concatenation
         torch.mul(h, weight.unsqueeze(-1), out=payload[..., :-1])
         payload[..., -1] = weight
-        summed = torch.sparse.mm(matrix, payload.view(n, -1)).view(n, batch, heads, channels + 1)
+        summed = torch.sparse.mm(matrix, payload.view(n, -1)).view(matrix.shape[0], batch, heads, channels + 1)
         denominator = summed[..., -1].clamp_min(torch.finfo(h.dtype).tiny)
         out = summed[..., :-1] / denominator.unsqueeze(-1)
         ctx.matrix_t = matrix_t
@@ -124,12 +125,11 @@ class _SourceAttention(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad, _grad_weight, _grad_denominator):
         h, att, weight, denominator, out = ctx.saved_tensors
-        n = h.shape[0]
         inv = denominator.reciprocal().unsqueeze(-1)
-        upstream = h.new_empty(*h.shape[:-1], h.shape[-1] + 1)
+        upstream = grad.new_empty(*grad.shape[:-1], grad.shape[-1] + 1)
         torch.mul(grad, inv, out=upstream[..., :-1])
         upstream[..., -1] = -(grad * out).sum(-1) * inv.squeeze(-1)
-        back = torch.sparse.mm(ctx.matrix_t, upstream.view(n, -1)).view(upstream.shape)
+        back = torch.sparse.mm(ctx.matrix_t, upstream.view(upstream.shape[0], -1)).view(*h.shape[:-1], -1)
         grad_p, grad_d = back[..., :-1], back[..., -1]
         grad_score = weight * ((grad_p * h).sum(-1) + grad_d)
         grad_h = grad_p * weight.unsqueeze(-1) + grad_score.unsqueeze(-1) * att
@@ -151,6 +151,9 @@ class SourceAttentionConv(_AttentionBase):
     Stability: the shift is the maximum score per cell and head over all nodes (exact, since it cancels).
     Attention dropout is not offered: it would need a per-edge per-cell tensor.
 
+    Nodes whose only in-edge is their self loop attend to themselves alone (``out = h``): the product runs
+    over :meth:`SharedGraph.self_loop_block` only (in the model: the protein half of the nodes).
+
     Parameters
     ----------
     in_channels, out_channels
@@ -167,15 +170,19 @@ class SourceAttentionConv(_AttentionBase):
 
     def forward_nodes(self, x: torch.Tensor, graph: SharedGraph, return_attention: bool = False):
         """``x`` (N, B, F) -> (N, B, H*C) [and alpha (B, E, H) over the graph's given edges]."""
-        matrix, matrix_t = graph.adjacency("sum_self_loops", x.dtype, x.device)
         h = self._project(x)
-        out, weight, denominator = _SourceAttention.apply(h, self.att.view(self.heads, self.out_channels),
-                                                          matrix, matrix_t)
-        out = self._merge(out)
-        if not return_attention:
-            return out
-        src, dst = graph.edge_index.to(x.device)
-        return out, (weight[src] / denominator[dst]).transpose(0, 1)
+        att = self.att.view(self.heads, self.out_channels)
+        if return_attention:
+            matrix, matrix_t = graph.adjacency("sum_self_loops", x.dtype, x.device)
+            out, weight, denominator = _SourceAttention.apply(h, att, matrix, matrix_t)
+            src, dst = graph.edge_index.to(x.device)
+            return self._merge(out), (weight[src] / denominator[dst]).transpose(0, 1)
+        block = graph.self_loop_block(x.dtype, x.device)
+        if block.first_target == graph.n_nodes:
+            return self._merge(h)
+        sources = h[block.first_source:] if block.first_source else h  # a slice's backward costs a full copy
+        mixed = _SourceAttention.apply(sources, att, block.matrix, block.matrix_t)[0]
+        return self._merge(torch.cat([h[:block.first_target], mixed]) if block.first_target else mixed)
 
 
 class SharedGATConv(_AttentionBase):

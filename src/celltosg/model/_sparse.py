@@ -7,6 +7,7 @@ batch laid out node-first as ``(N, B*F)``, so the edge list is read once per bat
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import torch
 
@@ -31,18 +32,31 @@ class _SharedSpMM(torch.autograd.Function):
         return None, None, torch.sparse.mm(ctx.matrix_t, grad.contiguous())
 
 
-def _csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n: int) -> torch.Tensor:
-    """CSR matrix (n, n) with entries ``values`` at (rows, cols); duplicate positions are summed."""
-    key = rows * n + cols
+def _csr(rows: torch.Tensor, cols: torch.Tensor, values: torch.Tensor, n: int, n_cols: int | None = None
+         ) -> torch.Tensor:
+    """CSR matrix (n, n_cols; square by default) with entries ``values`` at (rows, cols); duplicates are summed."""
+    n_cols = n if n_cols is None else n_cols
+    key = rows * n_cols + cols
     unique, inverse = torch.unique(key, sorted=True, return_inverse=True)
     summed = torch.zeros(unique.numel(), dtype=values.dtype, device=values.device)
     summed.index_add_(0, inverse, values)
-    unique_rows = torch.div(unique, n, rounding_mode="floor")
+    unique_rows = torch.div(unique, n_cols, rounding_mode="floor")
     crow = torch.zeros(n + 1, dtype=torch.int64, device=rows.device)
     crow[1:] = torch.cumsum(torch.bincount(unique_rows, minlength=n), 0)
     with warnings.catch_warnings():  # "sparse CSR support is in beta": the product below is stable API
         warnings.simplefilter("ignore", UserWarning)
-        return torch.sparse_csr_tensor(crow, unique % n, summed, (n, n), check_invariants=False)
+        return torch.sparse_csr_tensor(crow, unique % n_cols, summed, (n, n_cols), check_invariants=False)
+
+
+class Block(NamedTuple):
+    """The part of a self-looped adjacency that mixes nodes: targets ``first_target..N-1`` (every node
+    before them has its self loop only), sources ``first_source..N-1``; ``matrix`` (N - first_target,
+    N - first_source) CSR and its transpose."""
+
+    first_target: int
+    first_source: int
+    matrix: torch.Tensor
+    matrix_t: torch.Tensor
 
 
 class SharedGraph:
@@ -117,6 +131,29 @@ class SharedGraph:
                 values = inv_sqrt[src] * inv_sqrt[dst]
             values = values.to(dtype)
             self._cache[key] = (_csr(dst, src, values, self.n_nodes), _csr(src, dst, values, self.n_nodes))
+        return self._cache[key]
+
+    def self_loop_block(self, dtype: torch.dtype, device: torch.device) -> Block:
+        """The ``sum_self_loops`` adjacency restricted to the rows and columns that mix nodes (:class:`Block`).
+
+        Nodes are in graph order (RNA nodes first), and RNA nodes receive no message in either stage, so the
+        block is about the protein half: an attention layer over it gives the same result as over the
+        full matrix (a node with only its self loop attends to itself alone) at a fraction of the work.
+        """
+        key = ("block", dtype, str(device))
+        if key not in self._cache:
+            src, dst = self.edge_index.to(device)
+            mixing = src != dst
+            n = self.n_nodes
+            first_target = int(dst[mixing].min()) if bool(mixing.any()) else n
+            first_source = min(first_target, int(src[mixing].min()) if bool(mixing.any()) else n)
+            src, dst = self.edges_with_self_loops(device)
+            kept = dst >= first_target
+            rows, cols = dst[kept] - first_target, src[kept] - first_source
+            values = torch.ones(rows.numel(), dtype=dtype, device=device)
+            shape = (n - first_target, n - first_source)
+            self._cache[key] = Block(first_target, first_source, _csr(rows, cols, values, *shape),
+                                     _csr(cols, rows, values, shape[1], shape[0]))
         return self._cache[key]
 
     def propagate(self, x: torch.Tensor, kind: str) -> torch.Tensor:

@@ -17,7 +17,7 @@ from celltosg.io_utils import atomic_file
 from celltosg.progress import progress
 from celltosg.train._checkpoint import load_checkpoint, model_payload, save_checkpoint
 from celltosg.train._data import CohortLike, batches, check_labels, class_weights, input_scaling, split_tensor
-from celltosg.train._graph import build_graph_inputs
+from celltosg.train._graph import build_graph_inputs, model_genes
 from celltosg.train._loop import better, cpu_state, epoch_generator, evaluate, predict_logits
 from celltosg.train._memory import reuse_freed_memory
 from celltosg.train._metrics import classification_metrics
@@ -211,7 +211,7 @@ def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, confi
              pretrained: str | os.PathLike | None = None, freeze_encoder: bool = False, epochs: int = 30,
              batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 1e-4, patience: int = 5,
              seed: int = 0, resume: bool = True, graph=None, device: str = "cpu", devices: int = 1,
-             strategy: str = "ddp", skip_init: str | None = None) -> FinetuneResult:
+             strategy: str = "ddp", skip_init: str | None = None, max_genes: int | None = None) -> FinetuneResult:
     """Fine-tune CellTOSG-FM on a cohort's labels and report test metrics.
 
     One AdamW optimiser and cosine schedule for the whole run; class-weighted cross-entropy on train;
@@ -226,7 +226,8 @@ def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, confi
     cohort
         A :class:`celltosg.loader.Cohort` (or :class:`InMemoryCohort`) loaded for ``task``.
     pretrained
-        Checkpoint of :func:`pretrain` whose encoder initialises the model (same genes required).
+        Checkpoint of :func:`pretrain` whose encoder initialises the model; the model reads that
+        checkpoint's genes (the cohort must measure them).
     freeze_encoder
         Train only the readout and task head.
     skip_init
@@ -237,6 +238,9 @@ def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, confi
         Torch device of the single-process loop (``"cpu"``, ``"cuda"``); exact resume is guaranteed on CPU.
     devices, strategy
         ``devices > 1`` trains with PyTorch DDP through Lightning on CPU (``strategy="ddp"``).
+    max_genes
+        Without ``pretrained``: read at most this many genes, the most variable of the train split
+        (0 = all; None: the recipe's, :data:`celltosg.recipe.RECIPE`).
     """
     import torch
 
@@ -244,6 +248,7 @@ def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, confi
 
     if task not in TASKS:
         raise SplitError(f"unknown task {task!r}; choose one of {list(TASKS)}")
+    cohort = model_genes(cohort, max_genes=max_genes, pretrained=pretrained)
     out_dir = Path(out_dir)
     setup = prepare(cohort, task=task, config=config, pretrained=pretrained, freeze_encoder=freeze_encoder,
                     seed=seed, graph=graph, device=device if devices == 1 else "cpu",

@@ -14,7 +14,7 @@ import numpy as np
 from celltosg.progress import progress
 from celltosg.train._checkpoint import model_payload, save_checkpoint
 from celltosg.train._data import CohortLike, batches, held_out_tensor, input_scaling, split_tensor
-from celltosg.train._graph import build_graph_inputs
+from celltosg.train._graph import build_graph_inputs, model_genes
 from celltosg.train._loop import cpu_state, epoch_generator
 from celltosg.train._memory import reuse_freed_memory
 
@@ -61,7 +61,7 @@ def evaluate_edges(model, objective, X, *, seed: int, rounds: int, batch_size: i
 def pretrain(cohort: CohortLike, *, config=None, epochs: int = 5, batch_size: int = 16, lr: float = 3e-3,
              mask_fraction: float = 0.05, degree_weight: float = 0.1, weight_decay: float = 1e-4,
              seed: int = 0, eval_rounds: int = 4, out: str | os.PathLike | None = None,
-             graph=None, device: str = "cpu") -> PretrainResult:
+             graph=None, device: str = "cpu", max_genes: int | None = None) -> PretrainResult:
     """Pretrain the encoder by masked PPI-edge reconstruction on the cohort's training cells.
 
     Each step hides ``mask_fraction`` of the PPI pairs from message passing, scores them against as
@@ -80,6 +80,9 @@ def pretrain(cohort: CohortLike, *, config=None, epochs: int = 5, batch_size: in
         Precomputed GraphInputs of ``cohort.kg`` (default: frozen text and sequence encoders).
     device
         Torch device to train on (``"cpu"``, ``"cuda"``).
+    max_genes
+        Read at most this many genes, the most variable of the train split (0 = all; None: the recipe's);
+        fine-tuning from the checkpoint reads the same genes.
 
     Returns
     -------
@@ -90,6 +93,7 @@ def pretrain(cohort: CohortLike, *, config=None, epochs: int = 5, batch_size: in
     from celltosg.model import CellTOSGFM, EdgeMaskingObjective, FMConfig
 
     reuse_freed_memory()
+    cohort = model_genes(cohort, max_genes=max_genes)
     config = dataclasses.replace(config or FMConfig(), n_classes=0)
     if graph is None:
         graph = build_graph_inputs(cohort.kg, seq_dim=config.seq_dim)
