@@ -21,6 +21,8 @@ def _recipe():
 R = _recipe()
 STANDARDIZE_HELP = "Standardise each gene by the train split's mean and sd (clipped); stored in the checkpoint."
 REVERSE_HELP = "Also pass messages protein -> RNA after the global layers."
+MAX_GENES_HELP = ("Read at most this many genes, the most variable of the train split, and their proteins "
+                  "(0 = every measured gene; a step's cost grows with the graph's nodes).")
 
 
 def _format_metrics(metrics: dict) -> str:
@@ -49,6 +51,7 @@ def pretrain_command(
     conv: str = typer.Option("attention", "--conv", help="attention (fast), gat (exact), gcn or gin."),
     reverse_internal: bool = typer.Option(False, "--reverse-internal/--no-reverse-internal", help=REVERSE_HELP),
     standardize: bool = typer.Option(True, "--standardize/--no-standardize", help=STANDARDIZE_HELP),
+    max_genes: int = typer.Option(R.max_genes, "--max-genes", min=0, help=MAX_GENES_HELP),
     seed: int = typer.Option(0, "--seed", help="Seed for the split, initialisation, masks and batches."),
 ) -> None:
     """Pretrain the encoder by masked PPI-edge reconstruction; print held-out-cell edge AUC and AP."""
@@ -56,7 +59,8 @@ def pretrain_command(
 
     model = CellTOSGFM.from_store(store, task="pretrain", where=where, split_by=split_by, seed=seed, hidden=hidden,
                                   layers=layers, conv=conv, reverse_internal=reverse_internal, standardize=standardize)
-    result = model.pretrain(out=out, epochs=epochs, batch_size=batch_size, lr=lr, mask_fraction=mask_fraction)
+    result = model.pretrain(out=out, epochs=epochs, batch_size=batch_size, lr=lr, mask_fraction=mask_fraction,
+                            max_genes=max_genes)
     m = result.metrics
     typer.echo(f"held-out cells: {m['n_held_out']}   edge AUC: {m['auc']:.4f}   AP: {m['ap']:.4f}")
     typer.echo(f"checkpoint written to {result.checkpoint}")
@@ -91,6 +95,8 @@ def finetune_command(
     standardize: bool = typer.Option(R.model["standardize"], "--standardize/--no-standardize", help=STANDARDIZE_HELP),
     skip_init: str = typer.Option(R.skip_init, "--skip-init", help="logreg (skip path starts at a logistic "
                                   "regression on train, C by validation) or random."),
+    max_genes: int = typer.Option(R.max_genes, "--max-genes", min=0,
+                                  help=MAX_GENES_HELP + " With --pretrained: the checkpoint's genes."),
     seed: int = typer.Option(0, "--seed", help="Seed for the split, initialisation and batches."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT/last.ckpt when present."),
     devices: int = typer.Option(1, "--devices", help="CPU processes; more than 1 trains with DDP (no resume)."),
@@ -105,7 +111,7 @@ def finetune_command(
                                   readout_dim=readout_dim, skip=skip, standardize=standardize)
     result = model.train(out_dir=out, pretrained=pretrained, freeze_encoder=freeze_encoder, epochs=epochs,
                          batch_size=batch_size, lr=lr, patience=patience, resume=resume, devices=devices,
-                         strategy=strategy, skip_init=skip_init)
+                         strategy=strategy, skip_init=skip_init, max_genes=max_genes)
     if result.written:  # under DDP only rank 0 reports
         typer.echo(_format_metrics(result.metrics))
         typer.echo(f"model and metrics written to {out}")
