@@ -1,4 +1,4 @@
-"""DDP through Lightning: two CPU processes (gloo) end with identical parameters, each on its own rows."""
+"""DDP: two spawned CPU processes (gloo) end with identical parameters, each on its own rows."""
 
 from __future__ import annotations
 
@@ -19,33 +19,27 @@ SCRIPT = textwrap.dedent('''
     import torch
 
     from celltosg.kg import KnowledgeGraph
-    from celltosg.train import _distributed, finetune
+    from celltosg.train import finetune
     from tests.train.conftest import make_cohort, make_graph, small_config
 
-    def recording_class(base_factory, out):
-        base = base_factory()
+    class Recording:
+        """Records the rows of every training batch and the final parameters of its rank."""
 
-        class Recording(base):
-            def on_fit_start(self):
-                self.rows_seen = []
+        def __init__(self, out):
+            self.out, self.rows = out, []
 
-            def training_step(self, batch, batch_idx):
-                self.rows_seen.extend(batch[2].tolist())
-                return super().training_step(batch, batch_idx)
+        def on_train_batch(self, batch):
+            self.rows.extend(batch[2].tolist())
 
-            def on_train_end(self):
-                params = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
-                torch.save({"rows": self.rows_seen, "params": params, "world": self.trainer.world_size},
-                           out / f"rank{self.global_rank}.pt")
-
-        return Recording
+        def on_fit_end(self, module, rank, world_size):
+            params = {k: v.detach().clone() for k, v in module.state_dict().items()}
+            torch.save({"rows": self.rows, "params": params, "world": world_size}, self.out / f"rank{rank}.pt")
 
     def main(pack, out):
         kg = KnowledgeGraph.load(pack)
-        factory = _distributed._module_class
-        _distributed._module_class = lambda: recording_class(factory, out)
         finetune(make_cohort(kg, n_cells=40), task="cell_type", config=small_config(), graph=make_graph(kg),
-                 out_dir=out / "ft", epochs=1, batch_size=8, seed=0, devices=2, strategy="ddp")
+                 out_dir=out / "ft", epochs=1, batch_size=8, seed=0, devices=2, strategy="ddp",
+                 callbacks=[Recording(out)])
 
     if __name__ == "__main__":
         main(Path(sys.argv[1]), Path(sys.argv[2]))
@@ -55,7 +49,8 @@ SCRIPT = textwrap.dedent('''
 def test_two_cpu_ranks_share_parameters_and_split_rows(tiny_kg_dir, tmp_path):
     script = tmp_path / "ddp_run.py"
     script.write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "CELLTOSG_QUIET": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), str(REPO)]), "CELLTOSG_QUIET": "1",
+           "OMP_NUM_THREADS": "1"}
     done = subprocess.run([sys.executable, str(script), str(tiny_kg_dir), str(tmp_path)], env=env,
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]

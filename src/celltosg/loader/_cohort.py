@@ -18,6 +18,7 @@ from celltosg.loader._splits import SPLITS
 logger = logging.getLogger(__name__)
 
 READ_BLOCK_ROWS = 2048
+KEEP_READ_BYTES = 2**28  # a cohort whose rows take at most this (all store columns) keeps the counts read
 
 
 def read_columns(store, positions: np.ndarray, columns: np.ndarray | None = None,
@@ -66,6 +67,7 @@ class Cohort:
         self.correction_method = check_method(correction_method)
         self.batch_key, self.group_key, self.covariate = batch_key, group_key, covariate
         self._values: dict[str, np.ndarray] = {}
+        self._kept: tuple[np.ndarray, np.ndarray] | None = None
         self.correction_reports: dict[str, CorrectionReport] = {}
 
     def __repr__(self) -> str:
@@ -98,11 +100,18 @@ class Cohort:
         """Store columns (= pack RNA node indices, int64, sorted) with a nonzero count in any cohort row."""
         unique = np.unique(self.positions())
         measured = np.zeros(self.store.n_nodes, dtype=bool)
+        keep = len(unique) * self.store.n_nodes * 4 <= KEEP_READ_BYTES
+        raw = np.empty((len(unique), self.store.n_nodes), dtype=np.float32) if keep else None
         for start in range(0, len(unique), READ_BLOCK_ROWS):
-            measured |= (self.store.read_rows(unique[start:start + READ_BLOCK_ROWS]) != 0).any(axis=0)
+            block = self.store.read_rows(unique[start:start + READ_BLOCK_ROWS])
+            measured |= (block != 0).any(axis=0)
+            if keep:
+                raw[start:start + len(block)] = block
         genes = np.flatnonzero(measured).astype(np.int64)
         if genes.size == 0:
             raise QueryError("every count of this cohort is zero; the selected meta-cells hold no expression.")
+        if keep:  # a small cohort keeps its counts, so X does not read the rows a second time
+            self._kept = (unique, raw[:, genes])
         logger.info("cohort measures %d of %d genes", genes.size, self.store.n_nodes)
         return genes
 
@@ -131,7 +140,15 @@ class Cohort:
     # ------------------------------------------------------------------ values
     def counts(self, split: str | None = None) -> np.ndarray:
         """Raw summed counts, float32 (n, n_genes), columns = :attr:`genes`."""
-        return read_columns(self.store, self.positions(split), self.genes)
+        return self._read(self.positions(split))
+
+    def _read(self, positions: np.ndarray) -> np.ndarray:
+        """Counts of store rows ``positions`` on :attr:`genes`: kept from :attr:`genes` or read."""
+        genes = self.genes
+        if self._kept is not None:
+            unique, counts = self._kept
+            return counts[np.searchsorted(unique, positions)]
+        return read_columns(self.store, positions, genes)
 
     def _transform(self, counts: np.ndarray, obs: pd.DataFrame, split: str) -> np.ndarray:
         values = counts
@@ -177,7 +194,7 @@ class Cohort:
         rows = self._rows(split)
         for start in range(0, len(rows), chunk_rows):
             block = rows[start:start + chunk_rows]
-            counts = read_columns(self.store, self.obs["position"].to_numpy()[block], self.genes)
+            counts = self._read(self.obs["position"].to_numpy(dtype=np.int64)[block])
             yield block, normalize_log1p(counts, target_sum=self.target_sum) if self.normalize else counts
 
     def labels(self, split: str | None = None) -> np.ndarray:
