@@ -187,7 +187,8 @@ class StreamSplits:
                                  "fractions")
         self.cohort = cohort
         self._labels = {split: np.asarray(cohort.labels(split), dtype=np.int64) for split in names}
-        self._module = TOSGDataModule(cohort, buffer_size=buffer_size, num_workers=num_workers, seed=seed)
+        self._module = TOSGDataModule(cohort, buffer_size=buffer_size, num_workers=num_workers, seed=seed,
+                                      return_rows=True)
 
     def labels(self, split: str) -> np.ndarray:
         return self._labels[split]
