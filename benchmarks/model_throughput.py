@@ -200,9 +200,10 @@ def epoch_worker(setting: str, where: str, threads: int, pack_cells: int) -> dic
         from celltosg.train._memory import reuse_freed_memory
 
         reuse_freed_memory()
+    from celltosg.train._loop import epoch_generator
+
     from celltosg.recipe import RECIPE
     from celltosg.train._finetune import train_one_epoch
-    from celltosg.train._loop import epoch_generator
 
     if where == "pbmc":
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
