@@ -200,10 +200,8 @@ def epoch_worker(setting: str, where: str, threads: int, pack_cells: int) -> dic
         from celltosg.train._memory import reuse_freed_memory
 
         reuse_freed_memory()
-    from celltosg.train._loop import epoch_generator
-
     from celltosg.recipe import RECIPE
-    from celltosg.train._finetune import train_one_epoch
+    from celltosg.train import ClassifierPlan, epoch_generator, tensor_batches, train_one_epoch
 
     if where == "pbmc":
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -227,13 +225,18 @@ def epoch_worker(setting: str, where: str, threads: int, pack_cells: int) -> dic
     model = CellTOSGFM(graph, config)
     optimiser = torch.optim.AdamW(model.parameters(), lr=RECIPE.lr)
     weights = torch.ones(config.n_classes)
+    plan, batches = ClassifierPlan(model, weights, None), tensor_batches((X, torch.as_tensor(y)), RECIPE.batch_size)
+
+    def one_epoch(epoch: int) -> None:
+        generator = epoch_generator(0, epoch)
+        train_one_epoch(plan, model, optimiser, batches(epoch, generator), generator=generator, device="cpu")
+
     if where == "pbmc":
-        train_one_epoch(model, optimiser, X, y, weights, batch_size=RECIPE.batch_size, generator=epoch_generator(0, 0))
+        one_epoch(0)
         times = []
         for epoch in range(1, 4):
             start = time.perf_counter()
-            train_one_epoch(model, optimiser, X, y, weights, batch_size=RECIPE.batch_size,
-                            generator=epoch_generator(0, epoch))
+            one_epoch(epoch)
             times.append(time.perf_counter() - start)
         return {"setting": setting, "where": where, "epoch_s": float(np.median(times)), "cells": len(X),
                 "n_nodes": graph.n_nodes, "threads": threads}
