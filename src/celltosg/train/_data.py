@@ -86,6 +86,7 @@ class InMemoryCohort:
 
 
 IN_MEMORY_BYTES = 2**30  # a split set larger than this (float32 values) streams from the store by default
+SCALING_BLOCK_ROWS = 256  # rows per block of the streaming statistics pass (float64 temporaries stay small)
 SAMPLE_VALUES = 20_000_000  # values (rows x genes) of the train sample a streamed skip-path warm start fits
 
 
@@ -213,7 +214,7 @@ class StreamSplits:
 
     def scaling(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-gene mean and sd of the train split in one streaming pass."""
-        return input_scaling(X for _, X in self.cohort.iter_X("train"))
+        return input_scaling(X for _, X in self.cohort.iter_X("train", chunk_rows=SCALING_BLOCK_ROWS))
 
     def sample(self, split: str, seed: int) -> tuple[torch.Tensor, np.ndarray]:
         """A seeded sample of at most :data:`SAMPLE_VALUES` values of a split (rows in store order)."""
