@@ -183,7 +183,7 @@ def main() -> None:
             result = throughput_worker(store, args.compare, args.steps, args.buffer, args.batch, kind == "stream")
         print("RESULT " + json.dumps(result), flush=True)
         return
-    common = ["--steps", str(args.steps), "--batch", str(args.batch), "--buffer", str(args.buffer),
+    common = ["--work", str(args.work), "--steps", str(args.steps), "--batch", str(args.batch), "--buffer", str(args.buffer),
               "--compare", str(args.compare)]
     stores = {n: simulated_store(args.work, n) for n in args.sizes}
     print(f"load average before: {os.getloadavg()}", flush=True)

@@ -22,7 +22,14 @@ from celltosg.train._engine import (
 from celltosg.train._finetune import FinetuneResult, finetune
 from celltosg.train._graph import build_graph_inputs
 from celltosg.train._metrics import accuracy, classification_metrics, macro_f1
-from celltosg.train._predict import embed, map_anndata, predict, write_result
+from celltosg.train._predict import (
+    check_donor_key,
+    embed,
+    map_anndata,
+    predict,
+    write_donor_calls,
+    write_result,
+)
 from celltosg.train._pretrain import PretrainResult, pretrain
 
 __all__ = [
@@ -39,6 +46,7 @@ __all__ = [
     "accuracy",
     "build_graph_inputs",
     "build_model",
+    "check_donor_key",
     "class_weights",
     "classification_metrics",
     "default_device",
@@ -59,5 +67,6 @@ __all__ = [
     "seeded",
     "tensor_batches",
     "train_one_epoch",
+    "write_donor_calls",
     "write_result",
 ]

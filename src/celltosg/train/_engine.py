@@ -1,11 +1,12 @@
 """The one training engine: optimiser and schedule, validation-based selection and early stopping, exact
 resume, seeding, device placement, progress and DDP, for fine-tuning, pretraining and the torch baselines.
 
-A plain loop rather than a Lightning ``Trainer``: measured on the PBMC demo cohort
-(``benchmarks/engine_overhead.py``), Lightning costs a slower import in every process and a per-step
-hook overhead on CPU, and its checkpoints are not read with ``weights_only=True``. What trains is a
-*plan* (:class:`Plan`): the modules, one training step and an optional validation score; the engine
-owns everything around it.
+A plain loop rather than a Lightning ``Trainer``: on the PBMC demo cohort (``benchmarks/engine_overhead.py``,
+one thread, busy 2-core machine) the Trainer took 1.87 s per epoch of the recipe model against 1.46 s for
+this loop (+26 ms per step) and 0.21 s against 0.07 s for a small MLP, and importing Lightning took 7-11 s
+in every process (DDP ranks included); its checkpoints are also not read with ``weights_only=True``.
+What trains is a *plan* (:class:`Plan`): the module, one training step and an optional validation
+score; the engine owns everything around it.
 """
 
 from __future__ import annotations
