@@ -1,5 +1,5 @@
 """CellTOSG-FM behind the Classifier interface: fine-tuned through ``celltosg.train``, and the reference
-configuration (``celltosg.model.ReferenceFM``) trained with the baselines' loop."""
+configuration (``celltosg.model.ReferenceFM``) trained by the training engine like the other torch baselines."""
 
 from __future__ import annotations
 
