@@ -123,13 +123,15 @@ def _setup(store_path: Path, rows: int | None, stream: bool, buffer: int, batch:
     return cohort, setup, setup.data.train_batches(batch)
 
 
-def _train(setup, batches, steps: int, clock: list[float]) -> None:
-    """``steps`` engine steps of one epoch (no validation); appends the time of each step to ``clock``."""
+def _train(setup, batches, steps: int, clock: list[float], rows: list[int]) -> None:
+    """At most ``steps`` engine steps of one epoch (no validation); appends the time at the start of each
+    step and at the end to ``clock``, and each batch's rows to ``rows``."""
     from celltosg.train import ClassifierPlan, FitSettings, fit
 
     def timed(epoch, generator):
         for batch in itertools.islice(batches(epoch, generator), steps):
             clock.append(time.perf_counter())
+            rows.append(len(batch[0]))
             yield batch
         clock.append(time.perf_counter())
 
@@ -141,19 +143,21 @@ def memory_worker(store_path: Path, steps: int, buffer: int, batch: int) -> dict
     cohort, setup, batches = _setup(store_path, None, True, buffer, batch)
     setup_s = time.perf_counter() - start
     clock: list[float] = []
-    _train(setup, batches, steps, clock)
+    _train(setup, batches, steps, clock, [])
     return {"n_cells": int(cohort.store.n_cells), "n_cohort": len(cohort.obs),
             "n_train": int(len(setup.data.labels("train"))), "n_genes": int(len(cohort.genes)),
-            "setup_s": setup_s, "train_s": clock[-1] - clock[0], "steps": steps,
+            "setup_s": setup_s, "train_s": clock[-1] - clock[0], "steps": len(clock) - 1,
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
 def throughput_worker(store_path: Path, rows: int, steps: int, buffer: int, batch: int, stream: bool) -> dict:
     cohort, setup, batches = _setup(store_path, rows, stream, buffer, batch)
     clock: list[float] = []
-    _train(setup, batches, steps + 1, clock)
+    rows: list[int] = []
+    _train(setup, batches, steps + 1, clock, rows)
     timed = np.diff(clock)[1:]  # after the warm-up step (and, streamed, the first buffer fill)
-    return {"rows_per_s": batch * len(timed) / timed.sum(), "n_train": int(len(setup.data.labels("train"))),
+    return {"rows_per_s": sum(rows[1:]) / timed.sum(), "steps": len(timed),
+            "n_train": int(len(setup.data.labels("train"))),
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20}
 
 
@@ -196,7 +200,7 @@ def main() -> None:
     memory = _spawn([*common, "--worker", "inmemory", str(small)])
     streamed = _spawn([*common, "--worker", "stream", str(small)])
     print(f"throughput on a {args.compare:,}-meta-cell cohort ({memory['n_train']:,} train rows), batch {args.batch}, "
-          f"{args.steps} steps: in-memory {memory['rows_per_s']:,.0f} rows/s (peak RSS "
+          f"{memory['steps']} / {streamed['steps']} timed steps: in-memory {memory['rows_per_s']:,.0f} rows/s (peak RSS "
           f"{memory['peak_rss_gb']:.2f} GB) | streamed {streamed['rows_per_s']:,.0f} rows/s (peak RSS "
           f"{streamed['peak_rss_gb']:.2f} GB) | ratio (streamed / in-memory) "
           f"{streamed['rows_per_s'] / memory['rows_per_s']:.2f}x", flush=True)
