@@ -4,6 +4,7 @@ one training engine (:func:`fit`) that every torch model of the project trains w
 from celltosg.recipe import RECIPE, Recipe
 from celltosg.train._checkpoint import build_model, load_checkpoint, load_pack, save_checkpoint
 from celltosg.train._data import CohortLike, InMemoryCohort, input_scaling
+from celltosg.train._donors import donor_calls
 from celltosg.train._engine import (
     ClassifierPlan,
     FitResult,
@@ -50,6 +51,7 @@ __all__ = [
     "class_weights",
     "classification_metrics",
     "default_device",
+    "donor_calls",
     "embed",
     "epoch_generator",
     "finetune",

@@ -152,7 +152,7 @@ def check_donor_key(adata: ad.AnnData, donor_key: str) -> None:
 def write_donor_calls(adata: ad.AnnData, out: str | os.PathLike, *, donor_key: str) -> Path:
     """Write ``out`` as CSV: one row per donor of ``obs[donor_key]`` with the mean of its cells' class
     probabilities (``p_<class>``), the called class (``called``) and ``n_cells``; ``adata`` from :func:`predict`."""
-    from celltosg.evaluation._donors import donor_calls
+    from celltosg.train._donors import donor_calls
 
     check_donor_key(adata, donor_key)
     table = donor_calls(adata.obsm["celltosg_probabilities"], adata.obs[donor_key].astype(str).to_numpy(),
