@@ -82,7 +82,7 @@ def run_lightning(model_kind: str, epochs: int) -> dict:
 
     from celltosg.recipe import RECIPE
     from celltosg.train import input_batches
-    from celltosg.train._engine import evaluate, logits_of
+    from celltosg.train._classify import evaluate, logits_of
 
     model, data, weights = _setup(model_kind)
     (X, y), (Xv, yv) = data["train"], data["val"]

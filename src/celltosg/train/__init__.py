@@ -3,19 +3,16 @@ one training engine (:func:`fit`) that every torch model of the project trains w
 
 from celltosg.recipe import RECIPE, Recipe
 from celltosg.train._checkpoint import build_model, load_checkpoint, load_pack, save_checkpoint
+from celltosg.train._classify import ClassifierPlan, class_weights, input_batches, predict_logits
 from celltosg.train._data import CohortLike, InMemoryCohort, input_scaling
 from celltosg.train._donors import donor_calls
 from celltosg.train._engine import (
-    ClassifierPlan,
     FitResult,
     FitSettings,
     Plan,
-    class_weights,
     default_device,
     epoch_generator,
     fit,
-    input_batches,
-    predict_logits,
     seeded,
     tensor_batches,
     train_one_epoch,

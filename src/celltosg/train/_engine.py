@@ -6,7 +6,8 @@ one thread, busy 2-core machine) the Trainer took 1.87 s per epoch of the recipe
 this loop (+26 ms per step) and 0.21 s against 0.07 s for a small MLP, and importing Lightning took 7-11 s
 in every process (DDP ranks included); its checkpoints are also not read with ``weights_only=True``.
 What trains is a *plan* (:class:`Plan`): the module, one training step and an optional validation
-score; the engine owns everything around it.
+score (classifiers: ``_classify.ClassifierPlan``); the engine owns everything around it. DDP ranks are
+spawned by ``_ddp.launch``; inside a process group :func:`fit` wraps the module in DistributedDataParallel.
 """
 
 from __future__ import annotations
@@ -127,14 +128,6 @@ def better(score: dict, best: dict | None) -> bool:
     return (score["macro_f1"], -score["loss"]) > (best["macro_f1"], -best["loss"])
 
 
-def row_batches(n: int, batch_size: int, generator=None) -> Iterator[torch.Tensor]:
-    """Row indices (b,) of consecutive mini-batches over ``n`` rows, shuffled when a generator is given."""
-    import torch
-
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    yield from order.split(batch_size)
-
-
 def tensor_batches(tensors: Sequence[torch.Tensor], batch_size: int, *, rank: int = 0, world_size: int = 1
                    ) -> Callable[[int, Any], Iterator[tuple]]:
     """Per-epoch in-memory batches ``(*tensors[idx], idx)`` (the fast path for cohorts that fit in memory).
@@ -194,15 +187,6 @@ def train_one_epoch(plan: Plan, model, optimizer, batches: Iterable, *, generato
     return {key: value / max(seen, 1) for key, value in totals.items()}
 
 
-def distributed() -> tuple[int, int]:
-    """(rank, world size) of the initialised process group, else (0, 1)."""
-    import torch.distributed as dist
-
-    if dist.is_available() and dist.is_initialized():
-        return dist.get_rank(), dist.get_world_size()
-    return 0, 1
-
-
 def _resume(path: Path, run: dict) -> dict | None:
     from celltosg.train._checkpoint import load_checkpoint
 
@@ -240,6 +224,7 @@ def fit(plan: Plan, batches: Callable[[int, Any], Iterable], settings: FitSettin
     import torch
 
     from celltosg.train._checkpoint import save_checkpoint
+    from celltosg.train._ddp import distributed
     from celltosg.train._memory import reuse_freed_memory
 
     reuse_freed_memory()
@@ -297,113 +282,3 @@ def fit(plan: Plan, batches: Callable[[int, Any], Iterable], settings: FitSettin
     if best["state_dict"] is None:
         raise SplitError("no epoch was trained; give epochs >= 1")
     return FitResult(best["state_dict"], best["epoch"], best["score"], history)
-
-
-def logits_of(out) -> torch.Tensor:
-    """The logits of a model output: the tensor itself or its ``"logits"`` entry."""
-    return out["logits"] if isinstance(out, dict) else out
-
-
-def predict_logits(model, batches: Iterable, *, device=None) -> torch.Tensor:
-    """Class logits (n, C) on CPU of the model over ``batches`` of inputs (b, n_genes), in eval mode and
-    without gradients; the model's train / eval mode is restored after."""
-    import torch
-
-    was_training = model.training
-    device = device or next(model.parameters()).device
-    model.eval()
-    with torch.no_grad():
-        out = [logits_of(model(x.to(device))).float().cpu() for x in batches]
-    model.train(was_training)
-    return torch.cat(out) if out else torch.zeros(0, 0)
-
-
-def input_batches(X, batch_size: int) -> Iterator[torch.Tensor]:
-    """Consecutive (b, n_genes) float32 tensors of an array or tensor ``X`` (n, n_genes)."""
-    import torch
-
-    for start in range(0, len(X), batch_size):
-        yield torch.as_tensor(np.asarray(X[start:start + batch_size], dtype=np.float32)) \
-            if not isinstance(X, torch.Tensor) else X[start:start + batch_size]
-
-
-def evaluate(model, batches: Iterable, y: np.ndarray, weights: torch.Tensor) -> dict[str, float]:
-    """Weighted cross-entropy ``loss``, ``accuracy`` and ``macro_f1`` of ``model`` on ``batches`` with labels y."""
-    import torch
-
-    from celltosg.train._metrics import accuracy, macro_f1
-
-    logits = predict_logits(model, batches)
-    target = torch.from_numpy(np.asarray(y, dtype=np.int64))
-    loss = torch.nn.functional.cross_entropy(logits, target, weight=weights.cpu()).item()
-    pred = logits.argmax(1).numpy()
-    return {"loss": float(loss), "accuracy": accuracy(y, pred), "macro_f1": macro_f1(y, pred)}
-
-
-class ClassifierPlan:
-    """Class-weighted cross-entropy of a classifier; validation = :func:`evaluate` on held-out batches.
-
-    Parameters
-    ----------
-    module
-        Maps float (B, n_genes) to logits (B, C) or to a dict with ``"logits"``.
-    weights
-        float (C,) class weights of the loss.
-    val
-        ``(batches, y)``: a callable giving the validation input batches afresh, and their labels (n_val,).
-    """
-
-    def __init__(self, module, weights: torch.Tensor, val: tuple[Callable[[], Iterable], np.ndarray] | None):
-        self.module, self.weights, self.val = module, weights, val
-
-    def step(self, model, batch, generator):
-        import torch
-
-        x, y = batch[0], batch[1]
-        logits = logits_of(model(x))
-        loss = torch.nn.functional.cross_entropy(logits, y, weight=self.weights.to(logits.device))
-        return loss, {}, len(y)
-
-    def validate(self) -> dict[str, float] | None:
-        if self.val is None:
-            return None
-        batches, y = self.val
-        return evaluate(self.module, batches(), y, self.weights)
-
-
-def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """Inverse-frequency class weights n / (C_present * n_c), float32 (n_classes,); 0 for absent classes."""
-    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    weights = np.zeros(n_classes)
-    present = counts > 0
-    weights[present] = counts[present].sum() / (present.sum() * counts[present])
-    return weights.astype(np.float32)
-
-
-def _rank_main(rank: int, world_size: int, init: str, function: Callable, args: tuple, threads: int) -> None:
-    import torch
-    import torch.distributed as dist
-
-    torch.set_num_threads(threads)
-    dist.init_process_group("gloo", init_method=init, rank=rank, world_size=world_size)
-    try:
-        function(*args)
-    finally:
-        dist.destroy_process_group()
-
-
-def launch(function: Callable, args: tuple, *, world_size: int) -> None:
-    """Run ``function(*args)`` in ``world_size`` new CPU processes joined in a gloo process group.
-
-    The processes are spawned, so ``function`` and ``args`` must pickle (module-level classes and
-    functions) and a calling script needs an ``if __name__ == "__main__":`` guard.
-    """
-    import tempfile
-
-    import torch
-    import torch.multiprocessing as mp
-
-    with tempfile.TemporaryDirectory(prefix="celltosg-ddp-") as tmp:
-        init = Path(tmp, "rendezvous").as_uri()
-        mp.start_processes(_rank_main, args=(world_size, init, function, args, torch.get_num_threads()),
-                           nprocs=world_size, join=True, start_method="spawn")

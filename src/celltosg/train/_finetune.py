@@ -14,15 +14,10 @@ from celltosg.errors import CheckpointError, SplitError
 from celltosg.io_utils import atomic_file
 from celltosg.loader import TASKS
 from celltosg.train._checkpoint import load_checkpoint, model_payload, save_checkpoint
+from celltosg.train._classify import ClassifierPlan, class_weights, predict_logits
 from celltosg.train._data import CohortLike, MemorySplits, StreamSplits, check_labels, splits_of
-from celltosg.train._engine import (
-    ClassifierPlan,
-    FitSettings,
-    class_weights,
-    fit,
-    launch,
-    predict_logits,
-)
+from celltosg.train._ddp import launch
+from celltosg.train._engine import FitSettings, fit
 from celltosg.train._graph import build_graph_inputs
 from celltosg.train._memory import reuse_freed_memory
 from celltosg.train._metrics import classification_metrics
@@ -234,7 +229,7 @@ def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, confi
 def _finetune_process(cohort: CohortLike, out_dir: Path, options: dict[str, Any]) -> FinetuneResult:
     """Fine-tuning in this process: the whole run, or one DDP rank's share (rank 0 writes the outputs)."""
     from celltosg.recipe import RECIPE
-    from celltosg.train._engine import distributed
+    from celltosg.train._ddp import distributed
 
     rank, world_size = distributed()
     o = options

@@ -13,7 +13,7 @@ from celltosg.errors import MalformedInputError, UnknownIdentifierError
 from celltosg.io_utils import atomic_file
 from celltosg.loader import normalize_log1p
 from celltosg.train._checkpoint import build_model, load_checkpoint, load_pack
-from celltosg.train._engine import input_batches
+from celltosg.train._classify import input_batches
 
 if TYPE_CHECKING:
     import anndata as ad
