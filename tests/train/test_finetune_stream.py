@@ -70,3 +70,26 @@ def test_only_store_cohorts_stream(cohort, graph, tmp_path):
     with pytest.raises(SplitError, match="store-backed"):
         finetune(cohort, task="cell_type", out_dir=tmp_path, config=small_config(), graph=graph, epochs=1,
                  stream=True)
+
+
+class _Interrupt:
+    """Stops a run (as Ctrl-C would) at the first batch of its second epoch."""
+
+    def __init__(self, batches_per_epoch: int):
+        self.calls, self.limit = 0, batches_per_epoch
+
+    def on_train_batch(self, batch):
+        self.calls += 1
+        if self.calls > self.limit:
+            raise KeyboardInterrupt
+
+
+def test_interrupted_streamed_run_resumes_exactly(lung, tmp_path):
+    full = _run(lung, tmp_path / "full", stream=True, buffer_size=16)
+    per_epoch = -(-len(lung.positions("train")) // 8)
+    with pytest.raises(KeyboardInterrupt):
+        _run(lung, tmp_path / "resumed", stream=True, buffer_size=16, callbacks=[_Interrupt(per_epoch)])
+    assert load_checkpoint(tmp_path / "resumed" / "last.ckpt", required=("epoch",))["epoch"] == 1
+    resumed = _run(lung, tmp_path / "resumed", stream=True, buffer_size=16)
+    assert resumed.metrics["history"] == full.metrics["history"]
+    assert resumed.metrics["test"] == full.metrics["test"]
