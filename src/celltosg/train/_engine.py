@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from celltosg.errors import CheckpointError, SplitError
+from celltosg.errors import CheckpointError, MalformedInputError, SplitError
 from celltosg.progress import progress
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ def _optimizer(params, settings: FitSettings):
     import torch
 
     if settings.optimizer not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {settings.optimizer!r}; choose one of {OPTIMIZERS}")
+        raise MalformedInputError(f"unknown optimizer {settings.optimizer!r}; choose one of {OPTIMIZERS}")
     kind = torch.optim.AdamW if settings.optimizer == "adamw" else torch.optim.Adam
     optimizer = kind(params, lr=settings.lr, weight_decay=settings.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(settings.epochs, 1)) \
