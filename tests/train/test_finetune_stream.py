@@ -93,3 +93,16 @@ def test_interrupted_streamed_run_resumes_exactly(lung, tmp_path):
     resumed = _run(lung, tmp_path / "resumed", stream=True, buffer_size=16)
     assert resumed.metrics["history"] == full.metrics["history"]
     assert resumed.metrics["test"] == full.metrics["test"]
+
+
+def test_pretraining_streams_too(lung):
+    from celltosg.train import pretrain
+
+    streamed = pretrain(lung, config=small_config(), graph=make_graph(lung.kg), epochs=1, batch_size=8, seed=0,
+                        stream=True)
+    memory = pretrain(lung, config=small_config(), graph=make_graph(lung.kg), epochs=1, batch_size=8, seed=0,
+                      stream=False)
+    n_held = len(lung.positions("val")) + len(lung.positions("test"))
+    for result in (streamed, memory):
+        assert result.metrics["n_train"] == len(lung.positions("train")) and result.metrics["n_held_out"] == n_held
+        assert 0.0 <= result.metrics["auc"] <= 1.0 and np.isfinite(result.history[0]["loss"])
