@@ -220,6 +220,10 @@ def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, confi
                    buffer_size=buffer_size, callbacks=tuple(callbacks))
     out_dir = Path(out_dir)
     if devices > 1:
+        if graph is None and pretrained is None:  # embed the node text once, not in every rank
+            from celltosg.model import FMConfig
+
+            options["graph"] = build_graph_inputs(cohort.kg, seq_dim=(config or FMConfig()).seq_dim)
         launch(_finetune_process, (cohort, out_dir, {**options, "device": "cpu"}), world_size=devices)
         metrics = json.loads((out_dir / METRICS_FILE).read_text())
         return FinetuneResult(metrics, out_dir / MODEL_FILE, out_dir)
