@@ -204,8 +204,7 @@ def epoch_worker(setting: str, where: str, threads: int, pack_cells: int) -> dic
 
         reuse_freed_memory()
     from celltosg.recipe import RECIPE
-    from celltosg.train._finetune import train_one_epoch
-    from celltosg.train._loop import epoch_generator
+    from celltosg.train import ClassifierPlan, epoch_generator, tensor_batches, train_one_epoch
 
     if where == "pbmc":
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -231,13 +230,18 @@ def epoch_worker(setting: str, where: str, threads: int, pack_cells: int) -> dic
     model = CellTOSGFM(graph, config)
     optimiser = torch.optim.AdamW(model.parameters(), lr=RECIPE.lr)
     weights = torch.ones(config.n_classes)
+    plan, batches = ClassifierPlan(model, weights, None), tensor_batches((X, torch.as_tensor(y)), RECIPE.batch_size)
+
+    def one_epoch(epoch: int) -> None:
+        generator = epoch_generator(0, epoch)
+        train_one_epoch(plan, model, optimiser, batches(epoch, generator), generator=generator, device="cpu")
+
     if where == "pbmc":
-        train_one_epoch(model, optimiser, X, y, weights, batch_size=RECIPE.batch_size, generator=epoch_generator(0, 0))
+        one_epoch(0)
         times, cpu = [], []
         for epoch in range(1, 4):
             start, start_cpu = time.perf_counter(), time.process_time()
-            train_one_epoch(model, optimiser, X, y, weights, batch_size=RECIPE.batch_size,
-                            generator=epoch_generator(0, epoch))
+            one_epoch(epoch)
             times.append(time.perf_counter() - start)
             cpu.append(time.process_time() - start_cpu)
         return {"setting": setting, "where": where, "epoch_s": float(np.median(times)),

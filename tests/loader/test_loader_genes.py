@@ -54,3 +54,26 @@ def test_restrict_genes_follows_a_checkpoint_list(tiny_kg):
         restrict_genes(cohort, [ids[2], "not-a-node"])
     with pytest.raises(QueryError, match="not in the cohort's gene order"):
         restrict_genes(cohort, [ids[5], ids[2]])
+
+
+def test_a_store_cohort_is_restricted_by_reading_and_normalising_the_kept_genes(cohort_store, cohort_store_data):
+    from celltosg.loader import Cohort, load_cohort, normalize_log1p
+
+    _, counts = cohort_store_data
+    cohort = load_cohort(cohort_store, {"tissue_general": "lung"}, task="cell_type")
+    train = cohort.positions("train")
+    genes = cohort.genes
+    reference = normalize_log1p(counts[train][:, genes].astype(np.float32))  # over every measured gene
+    expected = np.sort(np.argsort(-reference.astype(np.float64).var(axis=0), kind="stable")[:6])
+    subset = most_variable_genes(cohort, 6)
+    assert isinstance(subset, Cohort)
+    np.testing.assert_array_equal(subset.genes, genes[expected])
+    # values are normalised over the kept genes only, as predict normalises new data over the model's genes
+    test = cohort.positions("test")
+    np.testing.assert_allclose(subset.X("test"), normalize_log1p(counts[test][:, genes[expected]].astype(np.float32)),
+                               rtol=1e-6)
+    assert subset.kg.n_rna == 6
+    assert subset.kg.nodes["node_id"].tolist()[:6] == cohort.kg.nodes["node_id"].to_numpy()[expected].tolist()
+    assert cohort.X("test").shape[1] == len(genes)  # the original cohort is untouched
+    with pytest.raises(QueryError, match="sorted, distinct"):
+        cohort.with_genes(genes[::-1])

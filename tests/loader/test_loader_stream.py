@@ -60,3 +60,24 @@ def test_streamed_values_match_the_cohort(cohort_store):
     np.testing.assert_allclose(x[got], reference[order], rtol=1e-6)
     np.testing.assert_array_equal(np.sort(y), np.sort(cohort.labels("test")))
     assert np.allclose(normalize_log1p(cohort.counts("test")), reference)
+
+
+@pytest.mark.parametrize("world_size", [2, 3])
+def test_padded_ranks_take_equal_steps_and_still_cover_every_row(cohort_store, world_size):
+    positions = np.arange(0, cohort_store.n_cells - 7)  # uneven chunks, so shards differ in size
+    steps, seen, own = [], [], []
+    for rank in range(world_size):
+        ds = TOSGDataset(cohort_store, positions, labels=np.arange(len(positions)), rank=rank,
+                         world_size=world_size, batch_size=8, buffer_size=32, equal_steps=True, return_rows=True)
+        batches = list(ds)
+        steps.append(len(batches))
+        rows = np.concatenate([b[2].numpy() for b in batches])
+        assert all(np.array_equal(b[1].numpy(), b[2].numpy()) for b in batches)  # labels = row numbers here
+        seen.extend(rows.tolist())
+        own.append(set(rows.tolist()))
+        unpadded = TOSGDataset(cohort_store, positions, labels=np.arange(len(positions)), rank=rank,
+                               world_size=world_size, batch_size=8, buffer_size=32)
+        assert set(np.concatenate([y.numpy() for _, y in unpadded])) == own[-1]  # padding repeats own rows
+    assert len(set(steps)) == 1
+    assert set(seen) == set(range(len(positions)))
+    assert all(not own[i] & own[j] for i in range(world_size) for j in range(i + 1, world_size))

@@ -10,7 +10,6 @@ import torch
 
 from celltosg.errors import CheckpointError, SplitError
 from celltosg.train import InMemoryCohort, finetune, load_checkpoint
-from celltosg.train import _finetune as finetune_module
 
 from .conftest import small_config
 
@@ -36,23 +35,25 @@ def test_same_seed_same_metrics_and_written_json(cohort, graph, tmp_path):
     assert c.metrics["history"] != a.metrics["history"]
 
 
-def test_interrupted_run_resumes_to_identical_metrics(cohort, graph, tmp_path, monkeypatch):
-    full = _run(cohort, graph, tmp_path / "full", epochs=4)
-    calls = {"n": 0}
-    original = finetune_module.train_one_epoch
+class _Interrupt:
+    """Stops a run (as Ctrl-C would) at the first batch of its third epoch."""
 
-    def interrupt_in_third_epoch(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
+    def __init__(self, batches_per_epoch: int):
+        self.calls, self.limit = 0, 2 * batches_per_epoch
+
+    def on_train_batch(self, batch):
+        self.calls += 1
+        if self.calls > self.limit:
             raise KeyboardInterrupt
-        return original(*args, **kwargs)
 
-    monkeypatch.setattr(finetune_module, "train_one_epoch", interrupt_in_third_epoch)
+
+def test_interrupted_run_resumes_to_identical_metrics(cohort, graph, tmp_path):
+    full = _run(cohort, graph, tmp_path / "full", epochs=4)
+    per_epoch = -(-len(cohort.labels("train")) // FAST["batch_size"])
     with pytest.raises(KeyboardInterrupt):
-        _run(cohort, graph, tmp_path / "resumed", epochs=4)
+        _run(cohort, graph, tmp_path / "resumed", epochs=4, callbacks=[_Interrupt(per_epoch)])
     state = load_checkpoint(tmp_path / "resumed" / "last.ckpt", required=("epoch",))
     assert state["epoch"] == 2 and not (tmp_path / "resumed" / "metrics.json").exists()
-    monkeypatch.setattr(finetune_module, "train_one_epoch", original)
     resumed = _run(cohort, graph, tmp_path / "resumed", epochs=4)
     assert resumed.metrics["history"] == full.metrics["history"]
     assert resumed.metrics["test"] == full.metrics["test"]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from celltosg.train import classification_metrics
-from celltosg.train._data import class_weights
+from celltosg.train import class_weights, classification_metrics
 
 
 def test_classification_metrics_by_hand():

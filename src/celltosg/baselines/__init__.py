@@ -5,9 +5,9 @@ from celltosg.baselines._celltypist import CellTypistClassifier
 from celltosg.baselines._fm import CellTOSGFMClassifier, PretrainCache, ReferenceFMClassifier
 from celltosg.baselines._gnn import GNN_KINDS, GNNClassifier
 from celltosg.baselines._logreg import LogisticRegressionClassifier
-from celltosg.baselines._metrics import accuracy, macro_f1
 from celltosg.baselines._mlp import MLPClassifier
-from celltosg.baselines._torch_fit import TorchFitConfig
+from celltosg.baselines._torch import TorchClassifier, TorchFitConfig
+from celltosg.train import accuracy, macro_f1
 
 __all__ = [
     "CellTOSGFMClassifier",
@@ -19,6 +19,7 @@ __all__ = [
     "Classifier",
     "LogisticRegressionClassifier",
     "MLPClassifier",
+    "TorchClassifier",
     "TorchFitConfig",
     "accuracy",
     "macro_f1",

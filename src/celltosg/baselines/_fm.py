@@ -1,5 +1,5 @@
 """CellTOSG-FM behind the Classifier interface: fine-tuned through ``celltosg.train``, and the reference
-configuration (``celltosg.model.ReferenceFM``) trained with the baselines' loop."""
+configuration (``celltosg.model.ReferenceFM``) trained by the training engine like the other torch baselines."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from celltosg.baselines._base import Classifier, check_xy, expand_proba
-from celltosg.baselines._torch_fit import TorchFitConfig, default_device, fit_module, predict_logits
+from celltosg.baselines._torch import TorchClassifier, TorchFitConfig
 from celltosg.errors import MalformedInputError
 
 logger = logging.getLogger(__name__)
@@ -96,9 +96,10 @@ class CellTOSGFMClassifier(Classifier):
         device=None,
     ) -> None:
         super().__init__(n_classes=n_classes, seed=seed)
-        self.device = str(device or default_device())
         from celltosg.model import FMConfig
+        from celltosg.train import default_device
 
+        self.device = str(device or default_device())
         self.kg, self.graph = kg, graph
         self.config = config or FMConfig()
         self.pretrain_epochs, self.epochs, self.batch_size = int(pretrain_epochs), int(epochs), int(batch_size)
@@ -151,24 +152,21 @@ class CellTOSGFMClassifier(Classifier):
         """Softmax of the fine-tuned model's logits, (n, C)."""
         import torch
 
+        from celltosg.train import input_batches, predict_logits
+
         X, _ = check_xy(X, None, self.n_classes, "CellTOSG-FM input")
         _check_graph_columns(X, self.kg, "CellTOSG-FM")
-        self._model.eval()
-        out = []
-        with torch.no_grad():
-            for start in range(0, len(X), 256):
-                logits = self._model(torch.as_tensor(X[start : start + 256], device=self.device))["logits"]
-                out.append(torch.softmax(logits.double(), 1).cpu().numpy())
-        return expand_proba(np.concatenate(out), self._classes, self.n_classes)
+        logits = predict_logits(self._model, input_batches(X, 256))
+        return expand_proba(torch.softmax(logits.double(), 1).numpy(), self._classes, self.n_classes)
 
     def params(self) -> dict[str, Any]:
         return {"hidden": self.config.hidden, "lr": self.lr, "pretrain_epochs": self.pretrain_epochs}
 
 
-class ReferenceFMClassifier(Classifier):
+class ReferenceFMClassifier(TorchClassifier):
     """The reference configuration (:class:`celltosg.model.ReferenceFM`: one number per text embedding,
-    hidden 8, N-wide readout) trained by the baselines' loop (Adam, class-weighted cross-entropy, early
-    stopping on validation macro-F1).
+    hidden 8, N-wide readout) trained by the training engine like the other torch baselines (Adam,
+    class-weighted cross-entropy, early stopping on validation macro-F1).
 
     Parameters
     ----------
@@ -179,50 +177,22 @@ class ReferenceFMClassifier(Classifier):
     """
 
     name = "reference_fm"
+    predict_batch_size = 64
 
     def __init__(self, *, n_classes: int, graph, seed: int = 0, hidden: int = 8, layers: int = 2,
                  conv: str = "gat", fit_config: TorchFitConfig | None = None, device=None) -> None:
-        super().__init__(n_classes=n_classes, seed=seed)
+        super().__init__(n_classes=n_classes, seed=seed,
+                         fit_config=fit_config or TorchFitConfig(batch_size=4, epochs=50), device=device)
         self.graph, self.hidden, self.layers, self.conv = graph, int(hidden), int(layers), conv
-        self.fit_config = fit_config or TorchFitConfig(batch_size=4, epochs=50)
-        self.device = device or default_device()
-        self._module = None
 
-    def fit(self, X_train, y_train, X_val, y_val) -> ReferenceFMClassifier:
-        """Train with early stopping on the validation rows."""
-        import torch
-        from torch import nn
-
-        from celltosg.model import ReferenceFM
-
-        X, y = check_xy(X_train, y_train, self.n_classes, "reference FM training data")
-        Xv, yv = check_xy(X_val, y_val, self.n_classes, "reference FM validation data")
+    def check(self, X: np.ndarray) -> None:
         if X.shape[1] != self.graph.n_rna:
             raise MalformedInputError(f"reference FM: {X.shape[1]} columns for {self.graph.n_rna} RNA nodes")
 
-        class Logits(nn.Module):
-            def __init__(self, model):
-                super().__init__()
-                self.model = model
+    def build(self, n_genes: int):
+        from celltosg.model import ReferenceFM
 
-            def forward(self, x):
-                return self.model(x)["logits"]
-
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(self.seed)
-            module = Logits(ReferenceFM(self.graph, self.n_classes, hidden=self.hidden, layers=self.layers,
-                                        conv=self.conv))
-            self._module = fit_module(module, X, y, Xv, yv, n_classes=self.n_classes, config=self.fit_config,
-                                      seed=self.seed, device=self.device)
-        return self
-
-    def predict_proba(self, X) -> np.ndarray:
-        """Softmax of the logits, (n, C)."""
-        import torch
-
-        X, _ = check_xy(X, None, self.n_classes, "reference FM input")
-        logits = predict_logits(self._module, X, batch_size=64, device=self.device)
-        return torch.softmax(torch.as_tensor(logits, dtype=torch.float64), dim=1).numpy()
+        return ReferenceFM(self.graph, self.n_classes, hidden=self.hidden, layers=self.layers, conv=self.conv)
 
     def params(self) -> dict[str, Any]:
         return {"hidden": self.hidden, "conv": self.conv, "lr": self.fit_config.lr}

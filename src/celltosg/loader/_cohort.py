@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator
 from functools import cached_property
@@ -18,6 +19,7 @@ from celltosg.loader._splits import SPLITS
 logger = logging.getLogger(__name__)
 
 READ_BLOCK_ROWS = 2048
+KEEP_READ_BYTES = 2**28  # a cohort whose rows take at most this (all store columns) keeps the counts read
 
 
 def read_columns(store, positions: np.ndarray, columns: np.ndarray | None = None,
@@ -66,6 +68,7 @@ class Cohort:
         self.correction_method = check_method(correction_method)
         self.batch_key, self.group_key, self.covariate = batch_key, group_key, covariate
         self._values: dict[str, np.ndarray] = {}
+        self._kept: tuple[np.ndarray, np.ndarray] | None = None
         self.correction_reports: dict[str, CorrectionReport] = {}
 
     def __repr__(self) -> str:
@@ -98,13 +101,36 @@ class Cohort:
         """Store columns (= pack RNA node indices, int64, sorted) with a nonzero count in any cohort row."""
         unique = np.unique(self.positions())
         measured = np.zeros(self.store.n_nodes, dtype=bool)
+        keep = len(unique) * self.store.n_nodes * 4 <= KEEP_READ_BYTES
+        raw = np.empty((len(unique), self.store.n_nodes), dtype=np.float32) if keep else None
         for start in range(0, len(unique), READ_BLOCK_ROWS):
-            measured |= (self.store.read_rows(unique[start:start + READ_BLOCK_ROWS]) != 0).any(axis=0)
+            block = self.store.read_rows(unique[start:start + READ_BLOCK_ROWS])
+            measured |= (block != 0).any(axis=0)
+            if keep:
+                raw[start:start + len(block)] = block
         genes = np.flatnonzero(measured).astype(np.int64)
         if genes.size == 0:
             raise QueryError("every count of this cohort is zero; the selected meta-cells hold no expression.")
+        if keep:  # a small cohort keeps its counts, so X does not read the rows a second time
+            self._kept = (unique, raw[:, genes])
         logger.info("cohort measures %d of %d genes", genes.size, self.store.n_nodes)
         return genes
+
+    def with_genes(self, genes: np.ndarray) -> Cohort:
+        """This cohort on the store columns ``genes`` (sorted, a subset of :attr:`genes`): values are read and
+        normalised over these columns only, as a model that reads only these genes normalises new data."""
+        genes = np.asarray(genes, dtype=np.int64)
+        if genes.size == 0 or np.any(np.diff(genes) <= 0) or not np.isin(genes, self.genes).all():
+            raise QueryError("the genes to keep must be sorted, distinct store columns that the cohort measures")
+        subset = copy.copy(self)
+        for cached in ("kg", "var"):
+            subset.__dict__.pop(cached, None)
+        subset.__dict__["genes"] = genes
+        subset._values, subset.correction_reports = {}, {}
+        if self._kept is not None:
+            unique, counts = self._kept
+            subset._kept = (unique, counts[:, np.searchsorted(self.genes, genes)])
+        return subset
 
     @cached_property
     def var(self) -> pd.DataFrame:
@@ -131,7 +157,15 @@ class Cohort:
     # ------------------------------------------------------------------ values
     def counts(self, split: str | None = None) -> np.ndarray:
         """Raw summed counts, float32 (n, n_genes), columns = :attr:`genes`."""
-        return read_columns(self.store, self.positions(split), self.genes)
+        return self._read(self.positions(split))
+
+    def _read(self, positions: np.ndarray) -> np.ndarray:
+        """Counts of store rows ``positions`` on :attr:`genes`: kept from :attr:`genes` or read."""
+        genes = self.genes
+        if self._kept is not None:
+            unique, counts = self._kept
+            return counts[np.searchsorted(unique, positions)]
+        return read_columns(self.store, positions, genes)
 
     def _transform(self, counts: np.ndarray, obs: pd.DataFrame, split: str) -> np.ndarray:
         values = counts
@@ -177,7 +211,7 @@ class Cohort:
         rows = self._rows(split)
         for start in range(0, len(rows), chunk_rows):
             block = rows[start:start + chunk_rows]
-            counts = read_columns(self.store, self.obs["position"].to_numpy()[block], self.genes)
+            counts = self._read(self.obs["position"].to_numpy(dtype=np.int64)[block])
             yield block, normalize_log1p(counts, target_sum=self.target_sum) if self.normalize else counts
 
     def labels(self, split: str | None = None) -> np.ndarray:

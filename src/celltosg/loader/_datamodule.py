@@ -21,19 +21,23 @@ def cohort_dataset(cohort, split: str | None, *, shuffle: bool, **kwargs) -> TOS
 class TOSGDataModule(LightningDataModule):
     """Train / val / test DataLoaders streaming a :class:`~celltosg.loader.Cohort` from its store.
 
-    Batches are ``(x float32 (B, n_genes), y int64 (B,))`` (or ``x`` alone without labels). Training is
-    shuffled by chunk and within a buffer, with a new order each epoch; val / test are read in order.
+    Batches are ``(x float32 (B, n_genes), y int64 (B,))`` (or ``x`` alone without labels; with
+    ``return_rows`` the split's row indices (B,) come last). Training is shuffled by chunk and within a
+    buffer, with a new order each epoch, and every DDP rank takes the same number of steps; val / test are
+    read in order.
     """
 
     def __init__(self, cohort, *, batch_size: int = 32, buffer_size: int = 4096, num_workers: int = 0,
-                 seed: int = 2025):
+                 seed: int = 2025, return_rows: bool = False):
         super().__init__()
         self.cohort = cohort
         self.batch_size, self.buffer_size, self.num_workers, self.seed = batch_size, buffer_size, num_workers, seed
+        self.return_rows = return_rows
 
     def _loader(self, split: str, shuffle: bool) -> EpochDataLoader:
         dataset = cohort_dataset(self.cohort, split, shuffle=shuffle, batch_size=self.batch_size,
-                                 buffer_size=self.buffer_size, seed=self.seed)
+                                 buffer_size=self.buffer_size, seed=self.seed, equal_steps=shuffle,
+                                 return_rows=self.return_rows)
         return EpochDataLoader(dataset, batch_size=None, num_workers=self.num_workers)
 
     def train_dataloader(self) -> EpochDataLoader:

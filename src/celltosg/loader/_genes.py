@@ -21,7 +21,9 @@ log = logging.getLogger(__name__)
 
 
 class GeneSubset:
-    """A view of a cohort restricted to some of its X columns, with the graph over those genes.
+    """A view of an in-memory cohort restricted to some of its X columns, with the graph over those genes
+    (a store-backed :class:`~celltosg.loader.Cohort` is restricted by :meth:`~celltosg.loader.Cohort.with_genes`
+    instead, which reads and normalises only the kept columns).
 
     It has the cohort's interface (``obs``, ``label_mapping``, ``X``, ``labels``, ``kg`` and, where the
     cohort has them, ``genes``, ``var``, ``iter_X``); everything else is the cohort's.
@@ -91,11 +93,32 @@ def most_variable_genes(cohort, n_genes: int, *, split: str = "train"):
     if n_genes == 0 or n_measured <= n_genes:
         return cohort
     has_split = split in set(cohort.obs["split"]) if "split" in cohort.obs else False
-    X = np.asarray(cohort.X(split if has_split else None), dtype=np.float32)
-    variance = X.astype(np.float64).var(axis=0)
+    variance = _variance(cohort, split if has_split else None)
     columns = np.sort(np.argsort(-variance, kind="stable")[:n_genes])
     log.info("reading the %d most variable of %d genes (%s rows)", columns.size, n_measured,
              split if has_split else "all")
+    return _restricted(cohort, columns)
+
+
+def _variance(cohort, split: str | None) -> np.ndarray:
+    """Per-column variance (float64, (n_genes,)) of a split's values; a store-backed cohort without batch
+    correction is read block by block (sums of x and x^2 in float64), so memory stays bounded."""
+    if not hasattr(cohort, "iter_X") or getattr(cohort, "correction_method", None) is not None:
+        return np.asarray(cohort.X(split), dtype=np.float64).var(axis=0)
+    n, total, squares = 0, 0.0, 0.0
+    for _, block in cohort.iter_X(split):
+        block = np.asarray(block, dtype=np.float64)
+        n, total, squares = n + len(block), total + block.sum(0), squares + np.square(block).sum(0)
+    if n == 0:
+        raise QueryError(f"the cohort has no {split or 'rows'} rows to choose genes from")
+    mean = total / n
+    return np.maximum(squares / n - mean * mean, 0.0)
+
+
+def _restricted(cohort, columns: np.ndarray):
+    """``cohort`` on its X columns ``columns``: a store-backed cohort re-reads only them, others are viewed."""
+    if hasattr(cohort, "with_genes"):
+        return cohort.with_genes(np.asarray(cohort.genes)[columns])
     return GeneSubset(cohort, columns)
 
 
@@ -117,4 +140,4 @@ def restrict_genes(cohort, node_ids: list[str]):
     if np.any(np.diff(columns) <= 0):
         raise QueryError("the checkpoint's genes are not in the cohort's gene order; rebuild the checkpoint "
                          "from this store")
-    return GeneSubset(cohort, columns)
+    return _restricted(cohort, columns)

@@ -102,12 +102,18 @@ class TOSGDataset(IterableDataset):
         Library-size 1e4 + log1p per row.
     rank, world_size
         Override the DDP rank and world size (default: from ``torch.distributed``).
+    equal_steps
+        In batch mode, pad every DDP rank to the batch count of the busiest rank by re-reading its own
+        first rows, so that all ranks take the same number of steps (DDP synchronises each one).
+    return_rows
+        In batch mode, add the int64 (B,) indices into ``positions`` as the last batch element.
     """
 
     def __init__(self, store, positions: np.ndarray | None = None, labels: np.ndarray | None = None, *,
                  columns: np.ndarray | None = None, batch_size: int | None = None, shuffle: bool = True,
                  seed: int = 2025, buffer_size: int = 4096, normalize: bool = True, target_sum: float = TARGET_SUM,
-                 rank: int | None = None, world_size: int | None = None):
+                 rank: int | None = None, world_size: int | None = None, equal_steps: bool = False,
+                 return_rows: bool = False):
         super().__init__()
         self.store = store
         self.positions = np.arange(store.n_cells, dtype=np.int64) if positions is None else np.asarray(
@@ -119,6 +125,7 @@ class TOSGDataset(IterableDataset):
         self.batch_size, self.shuffle, self.seed = batch_size, shuffle, seed
         self.buffer_size, self.normalize, self.target_sum = max(1, buffer_size), normalize, target_sum
         self.rank, self.world_size = rank, world_size
+        self.equal_steps, self.return_rows = equal_steps, return_rows
         self.epoch = 0
         chunks = chunk_ids(store, self.positions)
         self._chunk_keys, self._chunk_of = np.unique(chunks, return_inverse=True)
@@ -190,12 +197,37 @@ class TOSGDataset(IterableDataset):
                     if self.batch_size is None:
                         buffer = None
 
+    def padding_steps(self, shard: int, n_shards: int, workers: int) -> int:
+        """Batches shard ``shard`` adds so its rank takes as many steps as the busiest rank (0 unless it is
+        the rank's first worker); ranks are blocks of ``workers`` consecutive shards."""
+        if shard % workers:
+            return 0
+        steps = [-(-sum(len(i) for i in self.shard_indices(s, n_shards)) // self.batch_size)
+                 for s in range(n_shards)]
+        per_rank = [sum(steps[r:r + workers]) for r in range(0, n_shards, workers)]
+        return max(per_rank) - per_rank[shard // workers]
+
     def __iter__(self):
-        import torch
+        from torch.utils.data import get_worker_info
 
         shard, n_shards = _shard_identity(self.rank, self.world_size)
+        chunks = self.shard_indices(shard, n_shards)
+        yield from self._iter_chunks(chunks)
+        if self.equal_steps and self.batch_size is not None:
+            info = get_worker_info()
+            pad = self.padding_steps(shard, n_shards, info.num_workers if info is not None else 1)
+            while pad > 0 and chunks:  # re-read this shard's first rows, batch by batch
+                for batch in self._iter_chunks(chunks):
+                    yield batch
+                    pad -= 1
+                    if pad == 0:
+                        break
+
+    def _iter_chunks(self, chunks: list[np.ndarray]):
+        import torch
+
         carry_idx, carry_x = np.empty(0, dtype=np.int64), None
-        for idx, x, order in self._buffers(self.shard_indices(shard, n_shards)):
+        for idx, x, order in self._buffers(chunks):
             if self.batch_size is None:
                 for j in order:
                     row = torch.from_numpy(x[j])
@@ -221,7 +253,9 @@ class TOSGDataset(IterableDataset):
         import torch
 
         xb = torch.from_numpy(np.ascontiguousarray(x))
-        return xb if self.labels is None else (xb, torch.from_numpy(self.labels[idx]))
+        out = (xb,) if self.labels is None else (xb, torch.from_numpy(self.labels[idx]))
+        out = (*out, torch.from_numpy(idx)) if self.return_rows else out
+        return out[0] if len(out) == 1 else out
 
 
 class EpochDataLoader(DataLoader):

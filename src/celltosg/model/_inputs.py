@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -59,6 +59,15 @@ class GraphInputs:
             raise MalformedInputError("internal edges must go from an RNA node (< n_rna) to a protein node")
         if self.global_is_ppi is not None and self.global_is_ppi.shape != (self.global_edge_index.shape[1],):
             raise MalformedInputError("GraphInputs.global_is_ppi must have one entry per global edge")
+
+    def to_dict(self) -> dict:
+        """The fields as a plain dict (as checkpoints store them)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> GraphInputs:
+        """GraphInputs from :meth:`to_dict` output (a checkpoint's ``graph``)."""
+        return cls(**values)
 
     @property
     def n_nodes(self) -> int:

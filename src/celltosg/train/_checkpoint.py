@@ -8,7 +8,6 @@ checksum of the knowledge-graph pack the graph was cut from).
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from celltosg.errors import CellTOSGError, CheckpointError
 from celltosg.io_utils import atomic_file
-from celltosg.train._loop import cpu_state
+from celltosg.train._engine import cpu_state
 
 if TYPE_CHECKING:
     from celltosg.kg import KnowledgeGraph
@@ -93,18 +92,13 @@ def pack_reference(kg: KnowledgeGraph) -> dict[str, str]:
     return {"name": kg.name.removesuffix("[subgraph]"), "path": str(pack_dir or ""), "checksum": kg.checksum}
 
 
-def graph_payload(graph) -> dict[str, Any]:
-    """The fields of a GraphInputs dataclass as a plain dict."""
-    return {f.name: getattr(graph, f.name) for f in dataclasses.fields(graph)}
-
-
 def model_payload(model, config, graph, kg: KnowledgeGraph, *, label_mapping: dict[str, int],
                   task: str) -> dict[str, Any]:
     """The model part of a checkpoint (see the module docstring)."""
     return {
         "state_dict": cpu_state(model),
         "config": config.to_dict(),
-        "graph": graph_payload(graph),
+        "graph": graph.to_dict(),
         "label_mapping": dict(label_mapping),
         "task": task,
         "rna_node_ids": [str(i) for i in kg.nodes["node_id"].to_numpy()[: kg.n_rna]],
@@ -118,7 +112,7 @@ def build_model(payload: dict[str, Any], *, path: str | os.PathLike = "checkpoin
 
     try:
         config = FMConfig.from_dict(payload["config"])
-        graph = GraphInputs(**payload["graph"])
+        graph = GraphInputs.from_dict(payload["graph"])
         model = CellTOSGFM(graph, config)
         model.load_state_dict(payload["state_dict"])
     except (CellTOSGError, TypeError, RuntimeError, ValueError, KeyError) as error:

@@ -1,14 +1,16 @@
-"""What training needs of a cohort, an in-memory cohort, and seeded mini-batches."""
+"""What training needs of a cohort, an in-memory cohort, and the two ways to feed it to the engine:
+in memory (small cohorts) or streamed from the store (atlas scale)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import pandas as pd
 
 from celltosg.errors import SplitError
+from celltosg.loader import normalize_log1p
 
 if TYPE_CHECKING:
     import torch
@@ -83,57 +85,9 @@ class InMemoryCohort:
         return self._labels[self._mask(split)]
 
 
-def split_tensor(cohort: CohortLike, split: str) -> torch.Tensor:
-    """One split's expression as a float32 tensor (n, n_genes); an empty split is an error."""
-    import torch
-
-    X = np.ascontiguousarray(cohort.X(split), dtype=np.float32)
-    if len(X) == 0:
-        raise SplitError(f"the cohort's {split!r} split is empty; use a larger cohort or other split fractions")
-    return torch.from_numpy(X)
-
-
-def input_scaling(X_train: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-gene mean and sd (n_genes,) each of the TRAINING rows ``X_train`` (n, n_genes); an sd of 0 becomes 1.
-
-    Computed from the train split only, so validation and test cells never shape the model's inputs.
-    """
-    import torch
-
-    if len(X_train) == 0:
-        raise SplitError("no training cells to compute the input standardisation from")
-    X = X_train.double()
-    mean = X.mean(0)
-    sd = X.std(0, unbiased=False)
-    return mean.float(), torch.where(sd > 1e-6, sd, torch.ones_like(sd)).float()
-
-
-def held_out_tensor(cohort: CohortLike) -> torch.Tensor:
-    """Expression of the val and test cells together (the cells training never sees)."""
-    import torch
-
-    parts = [np.asarray(cohort.X(s), dtype=np.float32) for s in ("val", "test")]
-    X = np.concatenate(parts)
-    if len(X) == 0:
-        raise SplitError("the cohort has no val or test cells to evaluate on; make a split with held-out cells")
-    return torch.from_numpy(X)
-
-
-def batches(n: int, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
-    """Row indices (b,) of consecutive mini-batches over ``n`` rows, shuffled when a generator is given."""
-    import torch
-
-    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    yield from order.split(batch_size)
-
-
-def class_weights(labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """Inverse-frequency class weights, float32 (n_classes,), mean 1 over the classes present."""
-    counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
-    weights = np.zeros(n_classes)
-    present = counts > 0
-    weights[present] = counts[present].sum() / (present.sum() * counts[present])
-    return weights.astype(np.float32)
+IN_MEMORY_BYTES = 2**30  # a split set larger than this (float32 values) streams from the store by default
+SCALING_BLOCK_ROWS = 256  # rows per block of the streaming statistics pass (float64 temporaries stay small)
+SAMPLE_VALUES = 20_000_000  # values (rows x genes) of the train sample a streamed skip-path warm start fits
 
 
 def check_labels(label_mapping: Mapping[str, int], labels: np.ndarray, split: str) -> None:
@@ -141,3 +95,157 @@ def check_labels(label_mapping: Mapping[str, int], labels: np.ndarray, split: st
     if len(labels) and (labels.min() < 0 or labels.max() >= len(label_mapping)):
         raise SplitError(f"the {split!r} split has labels outside the {len(label_mapping)} known classes; "
                          "load the cohort with a task so every cell has a label")
+
+
+def input_scaling(blocks: Iterable[np.ndarray | torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-gene mean and sd (n_genes,) each of the TRAINING rows, given as blocks (b, n_genes) read in one
+    pass (Chan's pairwise merge in float64); an sd of 0 becomes 1.
+
+    Computed from the train split only, so validation and test cells never shape the model's inputs.
+    """
+    import torch
+
+    n, mean, m2 = 0, None, None
+    for block in blocks:
+        x = torch.as_tensor(block).double()
+        if len(x) == 0:
+            continue
+        b_mean = x.mean(0)
+        b_m2 = ((x - b_mean) ** 2).sum(0)
+        if mean is None:
+            n, mean, m2 = len(x), b_mean, b_m2
+            continue
+        total = n + len(x)
+        delta = b_mean - mean
+        mean = mean + delta * (len(x) / total)
+        m2 = m2 + b_m2 + delta**2 * (n * len(x) / total)
+        n = total
+    if mean is None:
+        raise SplitError("no training cells to compute the input standardisation from")
+    sd = torch.sqrt(m2 / n)
+    return mean.float(), torch.where(sd > 1e-6, sd, torch.ones_like(sd)).float()
+
+
+class MemorySplits:
+    """The splits of a cohort held as float32 tensors (n, n_genes): the fast path for small cohorts.
+
+    ``splits[split]`` is ``(X tensor (n, n_genes), y int64 (n,))``.
+    """
+
+    def __init__(self, cohort: CohortLike, names: tuple[str, ...], *, labelled: bool = True):
+        import torch
+
+        self._data = {}
+        for split in names:
+            X = np.ascontiguousarray(cohort.X(split), dtype=np.float32)
+            if len(X) == 0:
+                raise SplitError(f"the cohort's {split!r} split is empty; use a larger cohort or other split "
+                                 "fractions")
+            y = np.asarray(cohort.labels(split), dtype=np.int64) if labelled else np.full(len(X), -1)
+            self._data[split] = (torch.from_numpy(X), y)
+
+    def __getitem__(self, split: str) -> tuple[torch.Tensor, np.ndarray]:
+        return self._data[split]
+
+    def labels(self, split: str) -> np.ndarray:
+        return self._data[split][1]
+
+    def inputs(self, split: str, batch_size: int) -> Iterator[torch.Tensor]:
+        """The split's inputs in row order, (b, n_genes) per batch."""
+        yield from self._data[split][0].split(batch_size)
+
+    def train_batches(self, batch_size: int, *, rank: int = 0, world_size: int = 1):
+        """``batches(epoch, generator)`` of shuffled ``(x, y, rows)`` training batches for :func:`fit`."""
+        import torch
+
+        from celltosg.train._engine import tensor_batches
+
+        X, y = self._data["train"]
+        return tensor_batches((X, torch.from_numpy(y)), batch_size, rank=rank, world_size=world_size)
+
+    def scaling(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return input_scaling([self._data["train"][0]])
+
+    def sample(self, split: str, seed: int) -> tuple[torch.Tensor, np.ndarray]:
+        """The whole split (in memory it is small enough for the skip-path warm start)."""
+        return self._data[split]
+
+
+class StreamSplits:
+    """The splits of a store-backed :class:`~celltosg.loader.Cohort`, streamed: training batches through
+    the loader's streaming datamodule (whole chunks decoded in a background thread, shuffled inside a
+    bounded buffer, every row once per epoch across DDP ranks and workers, ranks padded to equal steps),
+    evaluation in row order block by block. Memory stays bounded whatever the cohort's size.
+    """
+
+    def __init__(self, cohort, names: tuple[str, ...], *, buffer_size: int = 4096, num_workers: int = 0,
+                 seed: int = 0):
+        from celltosg.loader import TOSGDataModule
+
+        for split in names:
+            if not len(cohort.positions(split)):
+                raise SplitError(f"the cohort's {split!r} split is empty; use a larger cohort or other split "
+                                 "fractions")
+        self.cohort = cohort
+        self._labels = {split: np.asarray(cohort.labels(split), dtype=np.int64) for split in names}
+        self._module = TOSGDataModule(cohort, buffer_size=buffer_size, num_workers=num_workers, seed=seed,
+                                      return_rows=True)
+
+    def labels(self, split: str) -> np.ndarray:
+        return self._labels[split]
+
+    def inputs(self, split: str, batch_size: int) -> Iterator[torch.Tensor]:
+        import torch
+
+        for _, X in self.cohort.iter_X(split, chunk_rows=batch_size):
+            yield torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32))
+
+    def train_batches(self, batch_size: int, *, rank: int = 0, world_size: int = 1):
+        """``batches(epoch, generator)`` of ``(x, y, rows)`` from the datamodule's training stream; the
+        order depends on (seed, epoch) only, so a resumed run streams alike."""
+        self._module.batch_size = batch_size
+        loader = self._module.train_dataloader()
+
+        def epoch(number: int, _generator) -> Iterator[tuple]:
+            loader.dataset.set_epoch(number)
+            yield from loader.dataset if loader.num_workers == 0 else iter(loader)
+
+        return epoch
+
+    def scaling(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-gene mean and sd of the train split in one streaming pass."""
+        return input_scaling(X for _, X in self.cohort.iter_X("train", chunk_rows=SCALING_BLOCK_ROWS))
+
+    def sample(self, split: str, seed: int) -> tuple[torch.Tensor, np.ndarray]:
+        """A seeded sample of at most :data:`SAMPLE_VALUES` values of a split (rows in store order)."""
+        import torch
+
+        from celltosg.loader import read_columns
+
+        y = self._labels[split]
+        keep = max(1, SAMPLE_VALUES // len(self.cohort.genes))
+        rows = np.arange(len(y))
+        if len(rows) > keep:
+            rows = np.sort(np.random.default_rng(seed).choice(rows, keep, replace=False))
+        counts = read_columns(self.cohort.store, self.cohort.positions(split)[rows], self.cohort.genes)
+        X = normalize_log1p(counts, target_sum=self.cohort.target_sum) if self.cohort.normalize else counts
+        return torch.from_numpy(np.ascontiguousarray(X, dtype=np.float32)), y[rows]
+
+
+def splits_of(cohort: CohortLike, names: tuple[str, ...] = SPLITS, *, stream: bool | None = None,
+              labelled: bool = True, **stream_options) -> MemorySplits | StreamSplits:
+    """The splits ``names`` of ``cohort`` in memory or streamed.
+
+    ``stream=None`` streams a store-backed cohort without batch correction whose splits exceed
+    :data:`IN_MEMORY_BYTES` as float32, and holds the others in memory.
+    """
+    streamable = hasattr(cohort, "store") and getattr(cohort, "correction_method", None) is None
+    if stream is None:
+        rows = sum(len(cohort.positions(s)) for s in names) if streamable else 0
+        stream = streamable and rows * len(cohort.genes) * 4 > IN_MEMORY_BYTES
+    if stream and not streamable:
+        raise SplitError("only a store-backed cohort without batch correction can stream; load it with "
+                         "celltosg.loader.load_cohort(..., correction_method=None) or pass stream=False")
+    if stream:
+        return StreamSplits(cohort, names, **stream_options)
+    return MemorySplits(cohort, names, labelled=labelled)

@@ -10,15 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from celltosg.errors import CheckpointError, SplitError
 from celltosg.io_utils import atomic_file
-from celltosg.progress import progress
+from celltosg.loader import TASKS
 from celltosg.train._checkpoint import load_checkpoint, model_payload, save_checkpoint
-from celltosg.train._data import CohortLike, batches, check_labels, class_weights, input_scaling, split_tensor
+from celltosg.train._classify import ClassifierPlan, class_weights, predict_logits
+from celltosg.train._data import CohortLike, MemorySplits, StreamSplits, check_labels, splits_of
+from celltosg.train._ddp import launch
+from celltosg.train._engine import FitSettings, fit
 from celltosg.train._graph import build_graph_inputs, model_genes
-from celltosg.train._loop import better, cpu_state, epoch_generator, evaluate, predict_logits
 from celltosg.train._memory import reuse_freed_memory
 from celltosg.train._metrics import classification_metrics
 from celltosg.train._skip_init import SKIP_INITS, init_skip_from_logreg
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 STATE_FILE = "last.ckpt"
 MODEL_FILE = "model.ckpt"
 METRICS_FILE = "metrics.json"
-TASKS = ("cell_type", "disease", "sex")
+LABELLED_TASKS = tuple(task for task in TASKS if task != "pretrain")
 
 
 @dataclass
@@ -52,7 +52,7 @@ class _Setup:
     model: Any
     config: Any
     graph: Any
-    data: dict[str, tuple[torch.Tensor, np.ndarray]]
+    data: MemorySplits | StreamSplits
     weights: torch.Tensor
     label_mapping: dict[str, int]
     run: dict[str, Any]
@@ -98,11 +98,13 @@ def _pretrained_config(encoder, requested):
 
 def prepare(cohort: CohortLike, *, task: str, config=None, pretrained: str | os.PathLike | None = None,
             freeze_encoder: bool = False, seed: int = 0, graph=None, device: str = "cpu",
-            skip_init: str = "logreg") -> _Setup:
-    """Model, data tensors and class weights for fine-tuning ``cohort`` (shared by every loop).
+            skip_init: str = "logreg", stream: bool | None = None, buffer_size: int = 4096) -> _Setup:
+    """Model, split data (in memory or streamed, :func:`~celltosg.train._data.splits_of`) and class
+    weights for fine-tuning ``cohort``.
 
     ``skip_init="logreg"`` starts the skip path at a logistic regression fit on train (C by validation
-    macro-F1, :func:`init_skip_from_logreg`); ``"random"`` keeps PyTorch's initialisation.
+    macro-F1, :func:`init_skip_from_logreg`; a streamed cohort fits it on a bounded seeded sample);
+    ``"random"`` keeps PyTorch's initialisation.
     """
     import torch
 
@@ -115,14 +117,12 @@ def prepare(cohort: CohortLike, *, task: str, config=None, pretrained: str | os.
     if len(label_mapping) < 2:
         raise SplitError(f"task {task!r} has {len(label_mapping)} class(es) in this cohort; fine-tuning needs "
                          "at least two: widen the query")
-    data = {}
+    data = splits_of(cohort, ("train", "val", "test"), stream=stream, buffer_size=buffer_size, seed=seed)
     for split in ("train", "val", "test"):
-        y = np.asarray(cohort.labels(split), dtype=np.int64)
-        check_labels(label_mapping, y, split)
-        data[split] = (split_tensor(cohort, split), y)
+        check_labels(label_mapping, data.labels(split), split)
     payload = load_checkpoint(pretrained) if pretrained is not None else None
     if payload is not None:
-        graph = GraphInputs(**payload["graph"])
+        graph = GraphInputs.from_dict(payload["graph"])
         config = _pretrained_config(FMConfig.from_dict(payload["config"]), config)
     config = dataclasses.replace(config or FMConfig(), n_classes=len(label_mapping))
     if graph is None:
@@ -132,60 +132,32 @@ def prepare(cohort: CohortLike, *, task: str, config=None, pretrained: str | os.
     if payload is not None:
         _load_pretrained(model, payload, cohort.kg, pretrained)
     if config.standardize:
-        model.set_input_scaling(*input_scaling(data["train"][0]))
-    skip_c = init_skip_from_logreg(model, data["train"], data["val"], len(label_mapping), seed) \
-        if skip_init == "logreg" else None
+        model.set_input_scaling(*data.scaling())
+    skip_c = init_skip_from_logreg(model, data.sample("train", seed), data.sample("val", seed),
+                                   len(label_mapping), seed) if skip_init == "logreg" else None
     if freeze_encoder:
         frozen = encoder_parameter_names(model)
         for name, parameter in model.named_parameters():
             parameter.requires_grad_(name not in frozen)
     model.to(device)
-    weights = torch.from_numpy(class_weights(data["train"][1], len(label_mapping))).to(device)
+    weights = torch.from_numpy(class_weights(data.labels("train"), len(label_mapping))).to(device)
     run = {"task": task, "seed": int(seed), "freeze_encoder": bool(freeze_encoder),
            "pretrained": str(pretrained) if pretrained is not None else None,
            "label_mapping": label_mapping, "config": config.to_dict(), "skip_init": skip_init, "skip_C": skip_c}
     return _Setup(model, config, graph, data, weights, label_mapping, run)
 
 
-def make_optimizer(model, *, lr: float, weight_decay: float, epochs: int):
-    """AdamW over the trainable parameters with a cosine learning-rate schedule over ``epochs``."""
-    import torch
-
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(epochs, 1))
-
-
-def train_one_epoch(model, optimizer, X: torch.Tensor, y: np.ndarray, weights: torch.Tensor, *,
-                    batch_size: int, generator) -> float:
-    """One pass over shuffled mini-batches of (X (n, n_genes), y (n,)); returns the mean training loss."""
-    import torch
-
-    model.train()
-    target = torch.from_numpy(y)
-    device = weights.device
-    total, seen = 0.0, 0
-    for idx in batches(len(X), batch_size, generator):
-        optimizer.zero_grad()
-        logits = model(X[idx].to(device))["logits"]
-        loss = torch.nn.functional.cross_entropy(logits, target[idx].to(device), weight=weights)
-        loss.backward()
-        optimizer.step()
-        total += loss.item() * len(idx)
-        seen += len(idx)
-    return total / max(seen, 1)
-
-
 def write_outputs(setup: _Setup, best_state: dict, *, out_dir: Path, kg, batch_size: int,
                   summary: dict[str, Any], write: bool = True) -> FinetuneResult:
     """Evaluate the selected model on test and write ``model.ckpt`` and ``metrics.json`` (when ``write``)."""
     setup.model.load_state_dict(best_state)
-    X_test, y_test = setup.data["test"]
-    pred = predict_logits(setup.model, X_test, batch_size).argmax(1).numpy()
+    y_test = setup.data.labels("test")
+    pred = predict_logits(setup.model, setup.data.inputs("test", batch_size)).argmax(1).numpy()
     metrics = {"task": setup.run["task"], "test": classification_metrics(y_test, pred, setup.label_mapping),
                **summary}
     checkpoint = out_dir / MODEL_FILE
     if write:
+        out_dir.mkdir(parents=True, exist_ok=True)
         payload = model_payload(setup.model, setup.config, setup.graph, kg, label_mapping=setup.label_mapping,
                                 task=setup.run["task"])
         save_checkpoint(checkpoint, {**payload, "kind": "finetune", "metrics": metrics})
@@ -196,22 +168,12 @@ def write_outputs(setup: _Setup, best_state: dict, *, out_dir: Path, kg, batch_s
     return FinetuneResult(metrics, checkpoint, out_dir, written=write)
 
 
-def _resume_state(path: Path, run: dict) -> dict | None:
-    if not path.is_file():
-        return None
-    state = load_checkpoint(path, required=("run", "model", "optimizer", "scheduler", "rng", "epoch", "best", "finished"))
-    if state["run"] != run:
-        changed = sorted(k for k in run if state["run"].get(k) != run[k])
-        raise CheckpointError(f"{path} belongs to a run with other settings ({changed}); use another --out "
-                              "directory, the same settings, or resume=False to start over")
-    return state
-
-
 def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, config=None,
              pretrained: str | os.PathLike | None = None, freeze_encoder: bool = False, epochs: int = 30,
              batch_size: int = 32, lr: float = 3e-3, weight_decay: float = 1e-4, patience: int = 5,
              seed: int = 0, resume: bool = True, graph=None, device: str = "cpu", devices: int = 1,
-             strategy: str = "ddp", skip_init: str | None = None, max_genes: int | None = None) -> FinetuneResult:
+             strategy: str = "ddp", skip_init: str | None = None, stream: bool | None = None,
+             buffer_size: int = 4096, callbacks: tuple = (), max_genes: int | None = None) -> FinetuneResult:
     """Fine-tune CellTOSG-FM on a cohort's labels and report test metrics.
 
     One AdamW optimiser and cosine schedule for the whole run; class-weighted cross-entropy on train;
@@ -219,7 +181,8 @@ def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, confi
     state is kept and training stops after ``patience`` epochs without improvement. The test split is
     used once, at the end, on the selected model. ``out_dir/last.ckpt`` holds the full training state
     (model, optimiser, scheduler, RNG, epoch, best state) after every epoch; with ``resume`` an
-    interrupted run continues from it and ends with the same metrics as an uninterrupted one.
+    interrupted run continues from it and ends with the same metrics as an uninterrupted one. The loop
+    is the training engine's (:func:`celltosg.train._engine.fit`).
 
     Parameters
     ----------
@@ -237,70 +200,68 @@ def finetune(cohort: CohortLike, *, task: str, out_dir: str | os.PathLike, confi
     device
         Torch device of the single-process loop (``"cpu"``, ``"cuda"``); exact resume is guaranteed on CPU.
     devices, strategy
-        ``devices > 1`` trains with PyTorch DDP through Lightning on CPU (``strategy="ddp"``).
+        ``devices > 1`` trains with PyTorch DDP in as many spawned CPU processes (``strategy="ddp"``,
+        gloo); a calling script needs an ``if __name__ == "__main__":`` guard. No resume under DDP.
+    stream
+        Read training batches from the store through the loader's streaming datamodule (True), hold the
+        splits in memory (False), or decide by size (None: a store-backed cohort over 1 GiB streams).
+    buffer_size
+        Rows of the streaming shuffle buffer.
+    callbacks
+        Objects with ``on_train_batch(batch)`` and / or ``on_fit_end(module, rank, world_size)`` hooks
+        (batches are ``(x, y, rows)``); they must pickle when ``devices > 1``.
     max_genes
         Without ``pretrained``: read at most this many genes, the most variable of the train split
         (0 = all; None: the recipe's, :data:`celltosg.recipe.RECIPE`).
     """
-    import torch
-
-    from celltosg.recipe import RECIPE
-
-    if task not in TASKS:
-        raise SplitError(f"unknown task {task!r}; choose one of {list(TASKS)}")
+    if task not in LABELLED_TASKS:
+        raise SplitError(f"unknown task {task!r}; choose one of {list(LABELLED_TASKS)}")
+    if strategy != "ddp":
+        raise SplitError(f"unknown strategy {strategy!r}; use 'ddp'")
     cohort = model_genes(cohort, max_genes=max_genes, pretrained=pretrained)
+    options = dict(task=task, config=config, pretrained=pretrained, freeze_encoder=freeze_encoder,
+                   epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, patience=patience,
+                   seed=seed, resume=resume, graph=graph, device=device, skip_init=skip_init, stream=stream,
+                   buffer_size=buffer_size, callbacks=tuple(callbacks))
     out_dir = Path(out_dir)
-    setup = prepare(cohort, task=task, config=config, pretrained=pretrained, freeze_encoder=freeze_encoder,
-                    seed=seed, graph=graph, device=device if devices == 1 else "cpu",
-                    skip_init=skip_init or RECIPE.skip_init)
-    setup.run.update(epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
-                     weight_decay=float(weight_decay), patience=int(patience))
     if devices > 1:
-        from celltosg.train._distributed import finetune_distributed
+        if graph is None and pretrained is None:  # embed the node text once, not in every rank
+            from celltosg.model import FMConfig
 
-        return finetune_distributed(setup, kg=cohort.kg, out_dir=out_dir, devices=devices, strategy=strategy)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model = setup.model
-    optimizer, scheduler = make_optimizer(model, lr=lr, weight_decay=weight_decay, epochs=epochs)
-    state = _resume_state(out_dir / STATE_FILE, setup.run) if resume else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        torch.set_rng_state(state["rng"])
-        start, best, stale, history = state["epoch"], state["best"], state["stale"], state["history"]
-        log.info("resuming from %s at epoch %d", out_dir / STATE_FILE, start)
-    else:
-        start, stale, history = 0, 0, []
-        best = {"score": None, "epoch": -1, "state_dict": None}
-    X_train, y_train = setup.data["train"]
-    X_val, y_val = setup.data["val"]
-    remaining = range(start, start if state is not None and state["finished"] else epochs)
-    for epoch in progress(remaining, description="fine-tuning"):
-        train_loss = train_one_epoch(model, optimizer, X_train, y_train, setup.weights,
-                                     batch_size=batch_size, generator=epoch_generator(seed, epoch))
-        scheduler.step()
-        score = evaluate(model, X_val, y_val, setup.weights, batch_size)
-        history.append({"epoch": epoch, "train_loss": train_loss, **{f"val_{k}": v for k, v in score.items()}})
-        log.info("epoch %d: train loss %.4f, val loss %.4f, val macro-F1 %.4f", epoch, train_loss,
-                 score["loss"], score["macro_f1"])
-        if better(score, best["score"]):
-            best = {"score": score, "epoch": epoch, "state_dict": cpu_state(model)}
-            stale = 0
-        else:
-            stale += 1
-        save_checkpoint(out_dir / STATE_FILE, {
-            "run": setup.run, "model": cpu_state(model), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch + 1,
-            "best": best, "stale": stale, "history": history,
-            "finished": stale >= patience or epoch + 1 == epochs})
-        if stale >= patience:
-            log.info("early stopping after epoch %d: no validation improvement for %d epochs", epoch, patience)
-            break
-    if best["state_dict"] is None:
-        raise SplitError("no epoch was trained; give epochs >= 1")
-    summary = {"best_epoch": best["epoch"], "epochs_run": len(history), "val": best["score"],
-               "history": history, "seed": seed, "pretrained": setup.run["pretrained"],
-               "freeze_encoder": freeze_encoder, "n_train": len(y_train), "n_val": len(y_val)}
-    return write_outputs(setup, best["state_dict"], out_dir=out_dir, kg=cohort.kg, batch_size=batch_size,
-                         summary=summary)
+            options["graph"] = build_graph_inputs(cohort.kg, seq_dim=(config or FMConfig()).seq_dim)
+        launch(_finetune_process, (cohort, out_dir, {**options, "device": "cpu"}), world_size=devices)
+        metrics = json.loads((out_dir / METRICS_FILE).read_text())
+        return FinetuneResult(metrics, out_dir / MODEL_FILE, out_dir)
+    return _finetune_process(cohort, out_dir, options)
+
+
+def _finetune_process(cohort: CohortLike, out_dir: Path, options: dict[str, Any]) -> FinetuneResult:
+    """Fine-tuning in this process: the whole run, or one DDP rank's share (rank 0 writes the outputs)."""
+    from celltosg.recipe import RECIPE
+    from celltosg.train._ddp import distributed
+
+    rank, world_size = distributed()
+    o = options
+    setup = prepare(cohort, task=o["task"], config=o["config"], pretrained=o["pretrained"],
+                    freeze_encoder=o["freeze_encoder"], seed=o["seed"], graph=o["graph"], device=o["device"],
+                    skip_init=o["skip_init"] or RECIPE.skip_init, stream=o["stream"], buffer_size=o["buffer_size"])
+    setup.run.update(epochs=int(o["epochs"]), batch_size=int(o["batch_size"]), lr=float(o["lr"]),
+                     weight_decay=float(o["weight_decay"]), patience=int(o["patience"]))
+    batch_size = int(o["batch_size"])
+    plan = ClassifierPlan(setup.model, setup.weights,
+                          (lambda: setup.data.inputs("val", batch_size), setup.data.labels("val")))
+    settings = FitSettings(epochs=int(o["epochs"]), lr=float(o["lr"]), weight_decay=float(o["weight_decay"]),
+                           patience=int(o["patience"]), seed=int(o["seed"]), device=o["device"],
+                           description="fine-tuning")
+    if rank == 0:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    fitted = fit(plan, setup.data.train_batches(batch_size, rank=rank, world_size=world_size), settings,
+                 state_file=out_dir / STATE_FILE, resume=o["resume"], run=setup.run, callbacks=o["callbacks"])
+    summary = {"best_epoch": fitted.best_epoch, "epochs_run": len(fitted.history), "val": fitted.best_score,
+               "history": fitted.history, "seed": o["seed"], "pretrained": setup.run["pretrained"],
+               "freeze_encoder": o["freeze_encoder"], "n_train": len(setup.data.labels("train")),
+               "n_val": len(setup.data.labels("val"))}
+    if world_size > 1:
+        summary.update(devices=world_size, strategy="ddp")
+    return write_outputs(setup, fitted.best_state, out_dir=out_dir, kg=cohort.kg, batch_size=batch_size,
+                         summary=summary, write=rank == 0)

@@ -11,8 +11,9 @@ import numpy as np
 
 from celltosg.errors import MalformedInputError, UnknownIdentifierError
 from celltosg.io_utils import atomic_file
+from celltosg.loader import normalize_log1p
 from celltosg.train._checkpoint import build_model, load_checkpoint, load_pack
-from celltosg.train._data import batches
+from celltosg.train._classify import input_batches
 
 if TYPE_CHECKING:
     import anndata as ad
@@ -20,7 +21,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MIN_COVERAGE = 0.5
-TARGET_SUM = 1e4
 
 
 def _looks_like_counts(values: np.ndarray) -> bool:
@@ -68,8 +68,7 @@ def map_anndata(adata: ad.AnnData, payload: dict[str, Any], *, gene_column: str 
     values = np.asarray((X @ select).todense())
     report["normalised_counts"] = _looks_like_counts(X.data)
     if report["normalised_counts"]:
-        library = values.sum(axis=1, keepdims=True)
-        values = np.log1p(values / np.maximum(library, 1e-12) * TARGET_SUM)
+        values = normalize_log1p(values)
     return values.astype(np.float32), report
 
 
@@ -80,9 +79,8 @@ def _run(checkpoint: str | os.PathLike, adata: ad.AnnData, key: str, *, batch_si
     payload = load_checkpoint(checkpoint)
     model, _, _ = build_model(payload, path=checkpoint)
     X, report = map_anndata(adata, payload, gene_column=gene_column, force=force, path=checkpoint)
-    tensor = torch.from_numpy(X)
     with torch.no_grad():
-        out = torch.cat([model(tensor[idx])[key] for idx in batches(len(tensor), batch_size)])
+        out = torch.cat([model(x)[key] for x in input_batches(X, batch_size)])
     return payload, out.numpy(), report
 
 
@@ -154,7 +152,7 @@ def check_donor_key(adata: ad.AnnData, donor_key: str) -> None:
 def write_donor_calls(adata: ad.AnnData, out: str | os.PathLike, *, donor_key: str) -> Path:
     """Write ``out`` as CSV: one row per donor of ``obs[donor_key]`` with the mean of its cells' class
     probabilities (``p_<class>``), the called class (``called``) and ``n_cells``; ``adata`` from :func:`predict`."""
-    from celltosg.evaluation._donors import donor_calls
+    from celltosg.train._donors import donor_calls
 
     check_donor_key(adata, donor_key)
     table = donor_calls(adata.obsm["celltosg_probabilities"], adata.obs[donor_key].astype(str).to_numpy(),
