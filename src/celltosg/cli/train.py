@@ -100,7 +100,7 @@ def finetune_command(
     seed: int = typer.Option(0, "--seed", help="Seed for the split, initialisation and batches."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue from OUT/last.ckpt when present."),
     devices: int = typer.Option(1, "--devices", help="CPU processes; more than 1 trains with DDP (no resume)."),
-    strategy: str = typer.Option("ddp", "--strategy", help="Lightning strategy when --devices > 1."),
+    strategy: str = typer.Option("ddp", "--strategy", help="Distributed strategy when --devices > 1 (ddp: PyTorch DDP over gloo)."),
 ) -> None:
     """Fine-tune on a task; select on validation, report accuracy, macro-F1 and confusion matrix on test."""
     from celltosg.fm import CellTOSGFM
