@@ -33,7 +33,7 @@ def main() -> None:
     import zarr  # noqa: F401  (imported before the timers, like numpy for the memmap)
 
     from celltosg.loader import TOSGDataset
-    from celltosg.loader._stream import normalize_log1p_inplace
+    from celltosg.loader._normalize import normalize_log1p_inplace
 
     dense = Path(store.root).parent / "celltosg_bench_stream_dense.npy"
     array = np.lib.format.open_memmap(dense, mode="w+", dtype=np.float32, shape=(n, store.n_nodes))

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from celltosg.loader import TOSGDataset, normalize_log1p
-from celltosg.loader._stream import normalize_log1p_inplace
+from celltosg.loader._normalize import normalize_log1p_inplace
 
 
 def test_normalize_in_place_matches_the_formula():

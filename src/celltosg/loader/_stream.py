@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from celltosg.errors import QueryError
-from celltosg.loader._normalize import TARGET_SUM
+from celltosg.loader._normalize import TARGET_SUM, library_scale, normalize_log1p_inplace
 
 logger = logging.getLogger(__name__)
 
@@ -27,25 +27,6 @@ def chunk_ids(store, positions: np.ndarray) -> np.ndarray:
     shard = pd.Categorical(obs["shard"].to_numpy()[positions], categories=names).codes.astype(np.int64)
     row = obs["row"].to_numpy(dtype=np.int64)[positions]
     return shard * (1 << 32) + row // int(store.manifest["chunk_rows"])
-
-
-def library_scale(x: np.ndarray, target_sum: float = TARGET_SUM) -> np.ndarray:
-    """float32 (n, 1) factors bringing each row of (n, g) counts to ``target_sum`` (0 for empty rows),
-    from float64 row totals as in :func:`~celltosg.loader.normalize_log1p`."""
-    totals = x.sum(axis=1, keepdims=True, dtype=np.float64)
-    return np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0).astype(np.float32)
-
-
-def normalize_log1p_inplace(x: np.ndarray, *, target_sum: float = TARGET_SUM, out: np.ndarray | None = None,
-                            scale: np.ndarray | None = None) -> np.ndarray:
-    """:func:`~celltosg.loader.normalize_log1p` of float32 (n, g) counts ``x`` written into ``out``
-    (default: x itself, overwritten); returns out. ``scale`` passes :func:`library_scale` when known.
-
-    Same arithmetic (float64 row totals, float32 scale and log1p), without (n, g) temporaries.
-    """
-    out = x if out is None else out
-    np.multiply(x, library_scale(x, target_sum) if scale is None else scale, out=out)
-    return np.log1p(out, out=out)
 
 
 def partition_chunks(sizes: np.ndarray, n_parts: int) -> list[np.ndarray]:
