@@ -46,4 +46,4 @@ class Recipe:
 
 RECIPE = Recipe(model=dict(hidden=16, heads=2, layers=1, readout="per_node", readout_rank=4, readout_dim=128,
                            skip=True, standardize=True, dropout=0.5, node_dropout=0.0),
-                epochs=60, patience=12, lr=1e-3)
+                epochs=30, patience=6)
