@@ -155,23 +155,6 @@ def test_one_layer_per_node_readout_is_linear_in_the_node_states():
     torch.testing.assert_close(mid, 0.5 * expected[:1] + 0.5 * expected[1:], atol=1e-5, rtol=1e-5)
 
 
-def test_per_node_readout_norm_centres_the_first_layer_output():
-    """norm=True: LayerNorm after the first layer, so at init each cell's first-layer output (D,) has mean 0, sd 1."""
-    from celltosg.model import PerNodeReadout
-
-    torch.manual_seed(0)
-    n, hidden, rank, width = 6, 3, 2, 8
-    readout = PerNodeReadout(n, hidden, rank, width, layers=1, norm=True).eval()
-    with torch.no_grad():
-        readout.first.bias.fill_(50.0)  # a shift that would push every GELU unit far from 0 without the norm
-    cell = readout(torch.randn(4, n, hidden))
-    torch.testing.assert_close(cell.mean(1), torch.zeros(4), atol=1e-4, rtol=0)
-    torch.testing.assert_close(cell.std(1, unbiased=False), torch.ones(4), atol=1e-3, rtol=0)
-    plain = PerNodeReadout(n, hidden, rank, width, layers=2)
-    normed = PerNodeReadout(n, hidden, rank, width, layers=2, norm=True)
-    assert sum(p.numel() for p in normed.parameters()) == sum(p.numel() for p in plain.parameters()) + 2 * width
-
-
 def test_per_node_readout_needs_a_layer():
     from celltosg.model import PerNodeReadout
 

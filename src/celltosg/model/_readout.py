@@ -58,14 +58,9 @@ class PerNodeReadout(nn.Module):
         Dropout on the flattened node channels and before every later layer.
     layers
         Linear layers of the MLP (at least 1).
-    norm
-        LayerNorm (2 D more parameters) on the first layer's output: its N r inputs make each AdamW step
-        move the pre-activations by about ``lr * |z|_1``, which can push every GELU unit negative at once
-        (a dead readout that predicts the class prior); the norm keeps them centred.
     """
 
-    def __init__(self, n_nodes: int, hidden: int, rank: int, out_dim: int, dropout: float = 0.0, layers: int = 2,
-                 norm: bool = False):
+    def __init__(self, n_nodes: int, hidden: int, rank: int, out_dim: int, dropout: float = 0.0, layers: int = 2):
         super().__init__()
         if layers < 1:
             raise MalformedInputError(f"the per-node readout needs at least 1 layer, got {layers}")
@@ -73,7 +68,6 @@ class PerNodeReadout(nn.Module):
         self.project = nn.Linear(hidden, rank)
         self.drop = nn.Dropout(dropout)
         self.first = nn.Linear(n_nodes * rank, out_dim)
-        self.norm = nn.LayerNorm(out_dim) if norm else nn.Identity()
         self.rest = nn.Sequential(*[module for _ in range(layers - 1)
                                     for module in (nn.GELU(), nn.Dropout(dropout), nn.Linear(out_dim, out_dim))])
 
@@ -85,4 +79,4 @@ class PerNodeReadout(nn.Module):
         """:meth:`forward` on node-first states (N, B, hidden)."""
         z = self.project(h)  # (N, B, r)
         flat = z.transpose(0, 1).reshape(z.shape[1], -1)  # (B, N*r), node-major
-        return self.rest(self.norm(self.first(self.drop(flat))))
+        return self.rest(self.first(self.drop(flat)))
