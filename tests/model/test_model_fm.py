@@ -125,43 +125,6 @@ def test_per_node_readout_matches_a_naive_loop():
     torch.testing.assert_close(readout.forward_nodes(h.transpose(0, 1).contiguous()), expected, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("layers", [1, 2, 3])
-def test_per_node_readout_depth_sets_the_parameter_count(layers):
-    from celltosg.model import PerNodeReadout
-
-    n, hidden, rank, width = 7, 4, 2, 5
-    readout = PerNodeReadout(n, hidden, rank, width, layers=layers)
-    expected = hidden * rank + rank + (n * rank + 1) * width + (layers - 1) * (width + 1) * width
-    assert sum(p.numel() for p in readout.parameters()) == expected
-
-
-def test_one_layer_per_node_readout_is_linear_in_the_node_states():
-    """layers=1: cell = sum_n sum_k W1[:, n*r + k] (W_r h_n + c)[k] + b1, so readout(a h1 + b h2) is affine."""
-    from celltosg.model import PerNodeReadout
-
-    torch.manual_seed(0)
-    n, hidden, rank, width = 6, 3, 2, 4
-    readout = PerNodeReadout(n, hidden, rank, width, layers=1).eval()
-    h = torch.randn(2, n, hidden)
-    expected = torch.zeros(2, width)
-    for b in range(2):
-        expected[b] = readout.first.bias
-        for node in range(n):
-            z = readout.project.weight @ h[b, node] + readout.project.bias
-            for k in range(rank):
-                expected[b] += readout.first.weight[:, node * rank + k] * z[k]
-    torch.testing.assert_close(readout(h), expected, atol=1e-5, rtol=1e-5)
-    mid = readout(0.5 * h[:1] + 0.5 * h[1:])
-    torch.testing.assert_close(mid, 0.5 * expected[:1] + 0.5 * expected[1:], atol=1e-5, rtol=1e-5)
-
-
-def test_per_node_readout_needs_a_layer():
-    from celltosg.model import PerNodeReadout
-
-    with pytest.raises(MalformedInputError, match="at least 1 layer"):
-        PerNodeReadout(3, 4, 2, 5, layers=0)
-
-
 def test_logits_are_the_graph_path_plus_the_skip_path(tiny_graph):
     torch.manual_seed(0)
     model = CellTOSGFM(tiny_graph, config(n_classes=3)).eval()

@@ -5,8 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from celltosg.errors import MalformedInputError
-
 
 class AttentionReadout(nn.Module):
     """Attention pooling plus mean and max pooling over nodes, projected to the cell embedding.
@@ -39,14 +37,12 @@ class PerNodeReadout(nn.Module):
     """Per-node projection flattened over the nodes, then an MLP: the readout that keeps gene identity.
 
     ``z[b, n] = W_r h[b, n] + c`` (``rank`` channels r, weights shared by all nodes);
-    ``cell = Linear(D, D)(dropout(GELU(Linear(N r, D)(dropout(flatten_n z)))))`` with ``layers = 2``
-    (``layers = 1``: ``Linear(N r, D)(dropout(flatten_n z))``, linear in the node channels; each further
-    layer adds ``GELU``, dropout and ``Linear(D, D)``): the first dropout hides whole node channels (as
-    input dropout hides genes), the strongest regulariser here. Node ``n``'s channels meet their own
-    columns of the first MLP layer, so the readout knows which gene or protein each state belongs to.
+    ``cell = Linear(D, D)(dropout(GELU(Linear(N r, D)(dropout(flatten_n z)))))``: the first dropout
+    hides whole node channels (as input dropout hides genes), the strongest regulariser here. Node ``n``'s channels meet their
+    own columns of the first MLP layer, so the readout knows which gene or protein each state belongs to.
 
-    Parameters: ``hidden * r + r + (N r + 1) D + (layers - 1) (D + 1) D``, i.e. ``N r D`` plus a part
-    independent of N (N = 1.5k, r = 4, D = 64, 2 layers: 0.38M; the 40k-node human pack: 10M).
+    Parameters: ``hidden * r + r + (N r + 1) D + (D + 1) D``, i.e. ``N r D`` plus a part independent of
+    N (N = 1.5k, r = 4, D = 64: 0.38M; the 40k-node human pack: 10M).
 
     Parameters
     ----------
@@ -55,21 +51,16 @@ class PerNodeReadout(nn.Module):
     hidden, rank, out_dim
         Node state width H, channels per node r, cell embedding width D.
     dropout
-        Dropout on the flattened node channels and before every later layer.
-    layers
-        Linear layers of the MLP (at least 1).
+        Dropout on the flattened node channels and before the last layer.
     """
 
-    def __init__(self, n_nodes: int, hidden: int, rank: int, out_dim: int, dropout: float = 0.0, layers: int = 2):
+    def __init__(self, n_nodes: int, hidden: int, rank: int, out_dim: int, dropout: float = 0.0):
         super().__init__()
-        if layers < 1:
-            raise MalformedInputError(f"the per-node readout needs at least 1 layer, got {layers}")
         self.n_nodes, self.rank = n_nodes, rank
         self.project = nn.Linear(hidden, rank)
         self.drop = nn.Dropout(dropout)
         self.first = nn.Linear(n_nodes * rank, out_dim)
-        self.rest = nn.Sequential(*[module for _ in range(layers - 1)
-                                    for module in (nn.GELU(), nn.Dropout(dropout), nn.Linear(out_dim, out_dim))])
+        self.rest = nn.Sequential(nn.GELU(), nn.Dropout(dropout), nn.Linear(out_dim, out_dim))
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         """``h`` (B, N, hidden) -> cell embedding (B, out_dim)."""
