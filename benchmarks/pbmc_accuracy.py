@@ -148,7 +148,8 @@ def main() -> None:
         args.epochs, args.pretrain_epochs, args.patience, args.seeds = 3, 1, 3, args.seeds[:1]
     torch.set_num_threads(args.threads)
     out = args.out or Path(tempfile.mkdtemp(prefix="pbmc_accuracy_"))
-    print(f"settings: {vars(args)}; model: {RECIPE.model}; load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"settings: {vars(args)}; model: {RECIPE.model}; lr {RECIPE.lr}, batch size {RECIPE.batch_size}, "
+          f"skip init {RECIPE.skip_init}; load average {os.getloadavg()[0]:.1f}", flush=True)
     per_seed = {}
     for seed in args.seeds:
         per_seed[seed] = run_seed(seed, args, out)
