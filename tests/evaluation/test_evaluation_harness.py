@@ -192,3 +192,13 @@ def test_every_registered_model_gets_the_same_budget():
         model_specs(["scgpt"])
     with pytest.raises(UnknownIdentifierError, match="budget"):
         model_specs("all", budget=5)
+
+
+def test_every_grid_holds_distinct_configurations_starting_at_the_default():
+    from celltosg.evaluation import model_specs
+    from celltosg.recipe import RECIPE
+
+    for spec in model_specs("all"):
+        assert len({tuple(sorted(p.items())) for p in spec.grid}) == len(spec.grid), spec.name
+        if spec.name.startswith(("celltosg_fm", "fm_")):
+            assert spec.grid[0] == {"hidden": RECIPE.model["hidden"], "lr": RECIPE.lr}

@@ -140,7 +140,8 @@ def model_specs(names: Sequence[str] | str = "all", *, quick: bool = False, budg
     ]
     cache, pretrain = GraphCache(), PretrainCache()
     fm_epochs = cap(4 if quick else RECIPE.epochs)
-    fm_grid = tuple({"hidden": h, "lr": lr} for lr in (RECIPE.lr, 1e-3) for h in (RECIPE.model["hidden"], 16))
+    other_hidden = 32 if RECIPE.model["hidden"] != 32 else 16  # four distinct points, the recipe's first
+    fm_grid = tuple({"hidden": h, "lr": lr} for lr in (RECIPE.lr, 1e-3) for h in (RECIPE.model["hidden"], other_hidden))
     fm_variants = [
         ("celltosg_fm", "CellTOSG-FM, fine-tuned from scratch", {}),
         ("celltosg_fm_pretrained", "CellTOSG-FM, edge-masking pretraining then fine-tuning",
