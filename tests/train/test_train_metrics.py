@@ -31,3 +31,14 @@ def test_class_weights_inverse_frequency():
     w = class_weights(np.array([0, 0, 0, 1]), 3)
     # present classes: 0 (3 cells), 1 (1 cell); total 4 over 2 classes -> 4/(2*3), 4/(2*1); absent -> 0
     assert w == pytest.approx([2 / 3, 2.0, 0.0])
+
+
+def test_selection_prefers_macro_f1_then_a_clearly_lower_loss():
+    from celltosg.train._engine import LOSS_TOLERANCE, better
+
+    best = {"macro_f1": 0.8, "loss": 0.5}
+    assert better({"macro_f1": 0.81, "loss": 0.9}, best)
+    assert not better({"macro_f1": 0.79, "loss": 0.1}, best)
+    assert better({"macro_f1": 0.8, "loss": 0.5 - 10 * LOSS_TOLERANCE}, best)
+    # a perfect validation score whose loss creeps down by 1e-6 an epoch is no improvement: training stops
+    assert not better({"macro_f1": 1.0, "loss": 2e-6}, {"macro_f1": 1.0, "loss": 3e-6})

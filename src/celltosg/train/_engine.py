@@ -121,11 +121,16 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+LOSS_TOLERANCE = 1e-4  # a validation loss lower by less than this is no improvement (it would never stop)
+
+
 def better(score: dict, best: dict | None) -> bool:
-    """Model selection on validation: higher macro-F1, ties broken by lower loss."""
+    """Model selection on validation: higher macro-F1, ties broken by a loss lower by over LOSS_TOLERANCE."""
     if best is None:
         return True
-    return (score["macro_f1"], -score["loss"]) > (best["macro_f1"], -best["loss"])
+    if score["macro_f1"] != best["macro_f1"]:
+        return score["macro_f1"] > best["macro_f1"]
+    return score["loss"] < best["loss"] - LOSS_TOLERANCE
 
 
 def tensor_batches(tensors: Sequence[torch.Tensor], batch_size: int, *, rank: int = 0, world_size: int = 1
