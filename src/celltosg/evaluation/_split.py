@@ -79,24 +79,28 @@ class Split:
 def stratified_cell_split(
     labels: np.ndarray, *, seed: int, val_fraction: float = 0.2, test_fraction: float = 0.2
 ) -> np.ndarray:
-    """Assign each cell to ``train`` / ``val`` / ``test`` within each class, seeded: the loader's
-    :func:`~celltosg.loader.split_by_cell` stratified by label.
+    """Assign each cell to ``train`` / ``val`` / ``test`` per class at random, seeded.
 
     Every class gets at least one validation and one test cell; classes with fewer than 3 cells are an
-    error. Returns an object array (n,) of part names.
+    error. Returns an object array (n,) of part names. This is not :func:`celltosg.loader.split_by_cell`
+    (meta-cell copies kept together, whole-split rounding): the PBMC figures in ``docs/benchmarks.md``
+    were drawn with this per-class draw, and that one would give other splits.
     """
-    import pandas as pd
-
-    from celltosg.loader import split_by_cell
-
     labels = np.asarray(labels)
-    names, counts = np.unique(labels, return_counts=True)
-    if (counts < 3).any():
-        raise SplitError(f"class {names[counts < 3][0]!r} has {counts[counts < 3][0]} cells; a split needs at "
-                         "least 3 per class; drop it first")
-    fractions = (1.0 - val_fraction - test_fraction, val_fraction, test_fraction)
-    return split_by_cell(pd.DataFrame({"label": labels}), fractions=fractions, seed=seed,
-                         strata="label").astype(object)
+    rng = np.random.default_rng(seed)
+    parts = np.empty(len(labels), dtype=object)
+    for label in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == label))
+        if len(rows) < 3:
+            raise SplitError(
+                f"class {label!r} has {len(rows)} cells; a split needs at least 3 per class; drop it first"
+            )
+        n_test = max(1, round(test_fraction * len(rows)))
+        n_val = max(1, round(val_fraction * len(rows)))
+        parts[rows[:n_test]] = "test"
+        parts[rows[n_test : n_test + n_val]] = "val"
+        parts[rows[n_test + n_val :]] = "train"
+    return parts
 
 
 def align_to_kg(X: np.ndarray, genes, kg) -> tuple[np.ndarray, np.ndarray, object]:
