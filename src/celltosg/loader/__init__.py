@@ -9,7 +9,7 @@ from celltosg.loader._fields import FIELD_ALIASES, STAGES
 from celltosg.loader._genes import GeneSubset, most_variable_genes, restrict_genes
 from celltosg.loader._labels import label_mapping
 from celltosg.loader._load import load_cohort, open_store
-from celltosg.loader._normalize import normalize_log1p
+from celltosg.loader._normalize import column_moments, normalize_log1p
 from celltosg.loader._query import available_conditions, parse_where, query
 from celltosg.loader._sampling import sample_rows
 from celltosg.loader._splits import SPLITS, check_disjoint, donor_groups, split_by_cell, split_by_donor
@@ -43,6 +43,7 @@ __all__ = [
     "most_variable_genes",
     "restrict_genes",
     "check_disjoint",
+    "column_moments",
     "correct_batches",
     "donor_groups",
     "label_mapping",

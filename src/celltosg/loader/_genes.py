@@ -16,6 +16,7 @@ from functools import cached_property
 import numpy as np
 
 from celltosg.errors import QueryError
+from celltosg.loader._normalize import column_moments
 
 log = logging.getLogger(__name__)
 
@@ -25,14 +26,14 @@ class GeneSubset:
     (a store-backed :class:`~celltosg.loader.Cohort` is restricted by :meth:`~celltosg.loader.Cohort.with_genes`
     instead, which reads and normalises only the kept columns).
 
-    It has the cohort's interface (``obs``, ``label_mapping``, ``X``, ``labels``, ``kg`` and, where the
-    cohort has them, ``genes``, ``var``, ``iter_X``); everything else is the cohort's.
+    The training interface (:class:`celltosg.train.CohortLike`): ``X`` and ``kg`` restricted, ``obs``,
+    ``label_mapping`` and ``labels`` the cohort's. Nothing else is passed through, so no unrestricted
+    column-wise attribute (store columns, counts) can leak out of the view.
 
     Parameters
     ----------
     cohort
-        A :class:`celltosg.loader.Cohort` or any cohort-like object (``X(split)`` columns follow the RNA
-        nodes of ``cohort.kg``).
+        A cohort-like object (``X(split)`` columns follow the RNA nodes of ``cohort.kg``).
     columns
         int64 (k,), sorted positions of the kept genes among the cohort's X columns.
     """
@@ -43,10 +44,13 @@ class GeneSubset:
             raise QueryError(f"gene columns must be sorted, distinct and within 0..{cohort.kg.n_rna - 1}")
         self.cohort, self.columns = cohort, columns
 
-    def __getattr__(self, name: str):
-        if name in ("cohort", "columns"):
-            raise AttributeError(name)
-        return getattr(self.cohort, name)
+    @property
+    def obs(self):
+        return self.cohort.obs
+
+    @property
+    def label_mapping(self) -> dict[str, int]:
+        return self.cohort.label_mapping
 
     def __len__(self) -> int:
         return len(self.cohort.obs)
@@ -56,24 +60,9 @@ class GeneSubset:
         """The cohort's graph restricted to the kept genes and their proteins; RNA order = X columns."""
         return self.cohort.kg.subgraph(self.columns)
 
-    @property
-    def genes(self) -> np.ndarray:
-        """Store columns of the kept genes (int64, (k,))."""
-        return np.asarray(self.cohort.genes)[self.columns]
-
-    @property
-    def var(self):
-        """One row per kept gene."""
-        return self.cohort.var.iloc[self.columns].reset_index(drop=True)
-
     def X(self, split: str | None = None) -> np.ndarray:
         """The cohort's values of the kept genes, float32 (n, k)."""
         return np.ascontiguousarray(self.cohort.X(split)[:, self.columns])
-
-    def iter_X(self, split: str | None = None, **kwargs):
-        """The cohort's ``(rows, X)`` blocks with the kept genes' columns."""
-        for rows, block in self.cohort.iter_X(split, **kwargs):
-            yield rows, np.ascontiguousarray(block[:, self.columns])
 
     def labels(self, split: str | None = None) -> np.ndarray:
         return self.cohort.labels(split)
@@ -102,17 +91,15 @@ def most_variable_genes(cohort, n_genes: int, *, split: str = "train"):
 
 def _variance(cohort, split: str | None) -> np.ndarray:
     """Per-column variance (float64, (n_genes,)) of a split's values; a store-backed cohort without batch
-    correction is read block by block (sums of x and x^2 in float64), so memory stays bounded."""
-    if not hasattr(cohort, "iter_X") or getattr(cohort, "correction_method", None) is not None:
-        return np.asarray(cohort.X(split), dtype=np.float64).var(axis=0)
-    n, total, squares = 0, 0.0, 0.0
-    for _, block in cohort.iter_X(split):
-        block = np.asarray(block, dtype=np.float64)
-        n, total, squares = n + len(block), total + block.sum(0), squares + np.square(block).sum(0)
+    correction is read block by block, so memory stays bounded."""
+    if hasattr(cohort, "iter_X") and getattr(cohort, "correction_method", None) is None:
+        blocks = (block for _, block in cohort.iter_X(split))
+    else:
+        blocks = [cohort.X(split)]
+    n, _, variance = column_moments(blocks)
     if n == 0:
         raise QueryError(f"the cohort has no {split or 'rows'} rows to choose genes from")
-    mean = total / n
-    return np.maximum(squares / n - mean * mean, 0.0)
+    return variance
 
 
 def _restricted(cohort, columns: np.ndarray):

@@ -1,6 +1,8 @@
-"""Library-size normalisation of meta-cell counts."""
+"""Library-size normalisation of meta-cell counts, and per-gene moments read in one pass."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -38,3 +40,25 @@ def normalize_log1p(counts: np.ndarray, *, target_sum: float = TARGET_SUM) -> np
     """
     counts = np.asarray(counts, dtype=np.float32)
     return normalize_log1p_inplace(counts, target_sum=target_sum, out=np.empty_like(counts))
+
+
+def column_moments(blocks: Iterable[np.ndarray]) -> tuple[int, np.ndarray | None, np.ndarray | None]:
+    """Row count, per-column mean and population variance (float64, (g,) each) of (b, g) blocks read in one
+    pass (Chan's pairwise merge, so memory stays one block whatever the rows); ``(0, None, None)`` when
+    there are no rows."""
+    n, mean, m2 = 0, None, None
+    for block in blocks:
+        x = np.asarray(block, dtype=np.float64)
+        if len(x) == 0:
+            continue
+        b_mean = x.mean(0)
+        b_m2 = np.square(x - b_mean).sum(0)
+        if mean is None:
+            n, mean, m2 = len(x), b_mean, b_m2
+            continue
+        total = n + len(x)
+        delta = b_mean - mean
+        mean = mean + delta * (len(x) / total)
+        m2 = m2 + b_m2 + delta**2 * (n * len(x) / total)
+        n = total
+    return n, mean, (m2 / n if n else None)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from celltosg.errors import SplitError
-from celltosg.loader import normalize_log1p
+from celltosg.loader import column_moments, normalize_log1p
 
 if TYPE_CHECKING:
     import torch
@@ -105,24 +105,10 @@ def input_scaling(blocks: Iterable[np.ndarray | torch.Tensor]) -> tuple[torch.Te
     """
     import torch
 
-    n, mean, m2 = 0, None, None
-    for block in blocks:
-        x = torch.as_tensor(block).double()
-        if len(x) == 0:
-            continue
-        b_mean = x.mean(0)
-        b_m2 = ((x - b_mean) ** 2).sum(0)
-        if mean is None:
-            n, mean, m2 = len(x), b_mean, b_m2
-            continue
-        total = n + len(x)
-        delta = b_mean - mean
-        mean = mean + delta * (len(x) / total)
-        m2 = m2 + b_m2 + delta**2 * (n * len(x) / total)
-        n = total
-    if mean is None:
+    n, mean, variance = column_moments(np.asarray(block) for block in blocks)
+    if n == 0:
         raise SplitError("no training cells to compute the input standardisation from")
-    sd = torch.sqrt(m2 / n)
+    mean, sd = torch.from_numpy(mean), torch.from_numpy(np.sqrt(variance))
     return mean.float(), torch.where(sd > 1e-6, sd, torch.ones_like(sd)).float()
 
 
