@@ -71,21 +71,25 @@ def random_graph_inputs(n_genes: int, n_ppi_pairs: int, n_lr: int, seed: int = 0
     )
 
 
-def load_graph(quick: bool):
-    """(GraphInputs, description): the human pack with random frozen features, else a random graph."""
+def random_feature_inputs(kg):
+    """GraphInputs of ``kg`` with seeded random frozen text and sequence features (no encoder needed)."""
     from celltosg.model import graph_inputs
 
+    rng = np.random.default_rng(0)
+    mask = np.zeros(kg.n_nodes, dtype=bool)
+    mask[kg.sequences["node_index"].to_numpy()] = True
+    text = rng.normal(size=(kg.n_nodes, TEXT_DIM)).astype(np.float32)
+    seq = rng.normal(size=(kg.n_nodes, SEQ_DIM)).astype(np.float32)
+    return graph_inputs(kg, text, seq, mask)
+
+
+def load_graph(quick: bool):
+    """(GraphInputs, description): the human pack with random frozen features, else a random graph."""
     if not quick:
         from celltosg.kg import KnowledgeGraph, embedded_pack_path
 
         if (embedded_pack_path("human") / "pack.json").exists():
-            kg = KnowledgeGraph.load("human")
-            rng = np.random.default_rng(0)
-            mask = np.zeros(kg.n_nodes, dtype=bool)
-            mask[kg.sequences["node_index"].to_numpy()] = True
-            text = rng.normal(size=(kg.n_nodes, TEXT_DIM)).astype(np.float32)
-            seq = rng.normal(size=(kg.n_nodes, SEQ_DIM)).astype(np.float32)
-            return graph_inputs(kg, text, seq, mask), "human pack"
+            return random_feature_inputs(KnowledgeGraph.load("human")), "human pack"
         return random_graph_inputs(19_000, 530_000, 3_000), "random graph, human-pack size"
     return random_graph_inputs(1_500, 40_000, 300), "random graph (quick, human-pack density)"
 
@@ -265,19 +269,15 @@ def epoch_worker(setting: str, where: str, threads: int, pack_cells: int) -> dic
 
 
 def most_variable_subgraph(X: torch.Tensor, n_genes: int):
-    """GraphInputs of the human pack over the ``n_genes`` columns of ``X`` (n, n_rna) with the largest
-    variance (as the model's gene selection ranks them), and those columns of ``X``."""
+    """GraphInputs of the human pack over the ``n_genes`` genes the model would read from the cells ``X``
+    (n, n_rna) (``celltosg.loader.most_variable_genes``), and those columns of ``X``."""
     from celltosg.kg import KnowledgeGraph
-    from celltosg.model import graph_inputs
+    from celltosg.loader import most_variable_genes
+    from celltosg.train import InMemoryCohort
 
-    columns = np.sort(np.argsort(-X.double().var(0).numpy(), kind="stable")[:n_genes])
-    kg = KnowledgeGraph.load("human").subgraph(columns)
-    rng = np.random.default_rng(0)
-    mask = np.zeros(kg.n_nodes, dtype=bool)
-    mask[kg.sequences["node_index"].to_numpy()] = True
-    text = rng.normal(size=(kg.n_nodes, TEXT_DIM)).astype(np.float32)
-    seq = rng.normal(size=(kg.n_nodes, SEQ_DIM)).astype(np.float32)
-    return graph_inputs(kg, text, seq, mask), X[:, torch.from_numpy(columns)].contiguous()
+    cohort = InMemoryCohort(X.numpy(), ["train"] * len(X), KnowledgeGraph.load("human"))
+    subset = most_variable_genes(cohort, n_genes)
+    return random_feature_inputs(subset.kg), torch.from_numpy(subset.X("train"))
 
 
 def run_epochs(args) -> None:
