@@ -568,4 +568,7 @@ def _obs(cells: np.ndarray, donor_of_cell: np.ndarray, type_of_cell: np.ndarray,
 def _write_h5ad(path: Path, X: sp.csr_matrix, obs: pd.DataFrame, var: pd.DataFrame) -> None:
     import anndata as ad
 
-    ad.AnnData(X, obs=obs, var=var).write_h5ad(path, compression="lzf")
+    # gzip, not lzf: h5py's bundled liblzf leaves its hash table uninitialised (INIT_HTAB 0), so lzf output
+    # depends on stale memory and the same seed would not always give the same bytes. Level 1 writes in
+    # about 2.5x lzf's time, reads faster and halves the file.
+    ad.AnnData(X, obs=obs, var=var).write_h5ad(path, compression="gzip", compression_opts=1)
