@@ -56,14 +56,6 @@ def _given(value, default):
     return default if value is None else value
 
 
-def _check_anndata(adata) -> None:
-    import anndata as ad
-
-    if not isinstance(adata, ad.AnnData):
-        raise MalformedInputError(f"expected an AnnData (cells x genes) as the first argument, got "
-                                  f"{type(adata).__name__}; read one with anndata.read_h5ad")
-
-
 class CellTOSGFM:
     """CellTOSG-FM as an object: a cohort (when made with :meth:`from_store`) and a trained checkpoint.
 
@@ -263,14 +255,14 @@ class CellTOSGFM:
         ``uns["celltosg"]`` (task, classes, gene-mapping report) into ``adata``, or into a copy that is
         returned when ``copy``. Genes are mapped by ``var_names`` or ``var[gene_column]``.
         """
-        from celltosg.train import predict
+        from celltosg.train import check_anndata, predict
 
-        _check_anndata(adata)
+        check_anndata(adata)
         checkpoint = self._require_checkpoint("predict")
         if self.task == "pretrain" or checkpoint == self.pretrained:
             raise MalformedInputError(f"checkpoint {checkpoint} has no task head (a pretrained encoder); fine-tune "
                                       "it with .train() (`celltosg finetune`) first, or use .embed()")
-        result = predict(checkpoint, adata, batch_size=batch_size,
+        result = predict(adata, checkpoint, batch_size=batch_size,
                          gene_column=gene_column, force=force)
         return _write_back(adata, result, obs=("celltosg_label", "celltosg_probability"),
                            obsm=("celltosg_probabilities",), copy=copy)
@@ -279,10 +271,10 @@ class CellTOSGFM:
               force: bool = False, copy: bool = False) -> ad.AnnData | None:
         """Cell embeddings of the encoder (:func:`celltosg.train.embed`) into ``adata.obsm["X_celltosg"]``
         (n_cells, D), with the gene-mapping report in ``uns["celltosg"]``; into a returned copy when ``copy``."""
-        from celltosg.train import embed
+        from celltosg.train import check_anndata, embed
 
-        _check_anndata(adata)
-        result = embed(self._require_checkpoint("embed"), adata, batch_size=batch_size, gene_column=gene_column,
+        check_anndata(adata)
+        result = embed(adata, self._require_checkpoint("embed"), batch_size=batch_size, gene_column=gene_column,
                        force=force)
         return _write_back(adata, result, obs=(), obsm=(EMBEDDING_KEY,), copy=copy)
 
@@ -290,8 +282,9 @@ class CellTOSGFM:
         """Per donor of ``adata.obs[donor_key]``: mean class probabilities (``p_<class>``), the called class
         (``called``) and ``n_cells``, from the output of :meth:`predict` (:func:`celltosg.evaluation.donor_calls`)."""
         from celltosg.evaluation import donor_calls
+        from celltosg.train import check_anndata
 
-        _check_anndata(adata)
+        check_anndata(adata)
         if donor_key not in adata.obs:
             raise MalformedInputError(f"donor key {donor_key!r} is not an obs column of the input (columns: "
                                       f"{list(adata.obs.columns)[:20]}); name the column that holds donor ids")

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from celltosg.errors import CheckpointError, UnknownIdentifierError
+from celltosg.errors import CheckpointError, MalformedInputError, UnknownIdentifierError
 from celltosg.train import (
     build_model,
     embed,
@@ -55,7 +55,7 @@ def _new_anndata(cohort, rng):
 @pytest.mark.filterwarnings("ignore:Variable names are not unique")
 def test_predict_matches_naive_mapping(trained, cohort, tmp_path):
     adata, names = _new_anndata(cohort, np.random.default_rng(0))
-    out = predict(trained, adata)
+    out = predict(adata, trained)
     payload = load_checkpoint(trained)
     model, _, _ = build_model(payload)
     expected = _naive_matrix(adata.X, names, list(cohort.kg.rna_symbols))
@@ -84,7 +84,7 @@ def test_raw_counts_are_normalised_like_the_loader(trained, cohort):
     symbols = list(cohort.kg.rna_symbols)
     adata = ad.AnnData(np.concatenate([counts, np.full((6, 1), 5.0, np.float32)], 1),
                        var=pd.DataFrame(index=[*symbols, "NOT_A_GENE"]))
-    out = embed(trained, adata)
+    out = embed(adata, trained)
     expected = np.log1p(counts / counts.sum(1, keepdims=True) * 1e4)  # over the model genes only
     model, _, _ = build_model(load_checkpoint(trained))
     with torch.no_grad():
@@ -93,12 +93,19 @@ def test_raw_counts_are_normalised_like_the_loader(trained, cohort):
     assert out.uns["celltosg"]["normalised_counts"]
 
 
+def test_anndata_comes_first(trained, cohort):
+    adata = ad.AnnData(np.ones((3, 4), np.float32), var=pd.DataFrame(index=list(cohort.kg.rna_symbols)[:4]))
+    for function in (predict, embed):
+        with pytest.raises(MalformedInputError, match="expected an AnnData .* first argument, got PosixPath"):
+            function(trained, adata)
+
+
 def test_low_gene_coverage_is_an_error_unless_forced(trained, cohort):
     symbols = list(cohort.kg.rna_symbols)[:10]
     adata = ad.AnnData(np.ones((3, 10), np.float32), var=pd.DataFrame(index=symbols))
     with pytest.raises(UnknownIdentifierError, match="25.0%"):
-        predict(trained, adata)
-    assert predict(trained, adata, force=True).obsm["celltosg_probabilities"].shape == (3, 3)
+        predict(adata, trained)
+    assert predict(adata, trained, force=True).obsm["celltosg_probabilities"].shape == (3, 3)
 
 
 def test_bad_checkpoints_raise_checkpoint_error(trained, tmp_path):
@@ -131,7 +138,7 @@ def test_mismatched_checkpoints_raise_checkpoint_error(trained, cohort, tmp_path
                             {**payload, "pack": {**payload["pack"], "checksum": "0" * 64}})
     adata = ad.AnnData(cohort.X("test"), var=pd.DataFrame(index=list(cohort.kg.rna_symbols)))
     with pytest.raises(CheckpointError, match="checksum"):
-        predict(moved, adata)
+        predict(adata, moved)
     incomplete = save_checkpoint(tmp_path / "incomplete.ckpt", {"state_dict": payload["state_dict"]})
     with pytest.raises(CheckpointError, match="lacks"):
         load_checkpoint(incomplete)

@@ -21,6 +21,7 @@ from celltosg.train._finetune import FinetuneResult, finetune
 from celltosg.train._graph import build_graph_inputs
 from celltosg.train._metrics import accuracy, classification_metrics, macro_f1
 from celltosg.train._predict import (
+    check_anndata,
     check_donor_key,
     embed,
     map_anndata,
@@ -44,6 +45,7 @@ __all__ = [
     "accuracy",
     "build_graph_inputs",
     "build_model",
+    "check_anndata",
     "check_donor_key",
     "class_weights",
     "classification_metrics",

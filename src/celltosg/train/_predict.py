@@ -23,6 +23,15 @@ log = logging.getLogger(__name__)
 MIN_COVERAGE = 0.5
 
 
+def check_anndata(adata: Any) -> None:
+    """Refuse anything but an AnnData in the first argument (every function here takes the AnnData first)."""
+    import anndata as ad
+
+    if not isinstance(adata, ad.AnnData):
+        raise MalformedInputError(f"expected an AnnData (cells x genes) as the first argument, got "
+                                  f"{type(adata).__name__}; read one with anndata.read_h5ad")
+
+
 def _looks_like_counts(values: np.ndarray) -> bool:
     """True when every value is a non-negative integer and some exceed what log1p values reach."""
     if values.size == 0:
@@ -72,9 +81,11 @@ def map_anndata(adata: ad.AnnData, payload: dict[str, Any], *, gene_column: str 
     return values.astype(np.float32), report
 
 
-def _run(checkpoint: str | os.PathLike, adata: ad.AnnData, key: str, *, batch_size: int,
+def _run(adata: ad.AnnData, checkpoint: str | os.PathLike, key: str, *, batch_size: int,
          gene_column: str | None, force: bool):
     import torch
+
+    check_anndata(adata)
 
     payload = load_checkpoint(checkpoint)
     model, _, _ = build_model(payload, path=checkpoint)
@@ -84,7 +95,7 @@ def _run(checkpoint: str | os.PathLike, adata: ad.AnnData, key: str, *, batch_si
     return payload, out.numpy(), report
 
 
-def predict(checkpoint: str | os.PathLike, adata: ad.AnnData, *, batch_size: int = 64,
+def predict(adata: ad.AnnData, checkpoint: str | os.PathLike, *, batch_size: int = 64,
             gene_column: str | None = None, force: bool = False) -> ad.AnnData:
     """Labels and class probabilities of a fine-tuned model for the cells of ``adata``.
 
@@ -94,7 +105,7 @@ def predict(checkpoint: str | os.PathLike, adata: ad.AnnData, *, batch_size: int
     """
     import torch
 
-    payload, logits, report = _run(checkpoint, adata, "logits", batch_size=batch_size,
+    payload, logits, report = _run(adata, checkpoint, "logits", batch_size=batch_size,
                                    gene_column=gene_column, force=force)
     if not payload["label_mapping"]:
         raise MalformedInputError(f"checkpoint {checkpoint} has no task head (a pretrained encoder); "
@@ -110,10 +121,10 @@ def predict(checkpoint: str | os.PathLike, adata: ad.AnnData, *, batch_size: int
     return out
 
 
-def embed(checkpoint: str | os.PathLike, adata: ad.AnnData, *, batch_size: int = 64,
+def embed(adata: ad.AnnData, checkpoint: str | os.PathLike, *, batch_size: int = 64,
           gene_column: str | None = None, force: bool = False) -> ad.AnnData:
     """Cell embeddings of a checkpoint's encoder: a copy of ``adata`` with ``obsm["X_celltosg"]`` (n, D)."""
-    _, cells, report = _run(checkpoint, adata, "cell", batch_size=batch_size, gene_column=gene_column,
+    _, cells, report = _run(adata, checkpoint, "cell", batch_size=batch_size, gene_column=gene_column,
                             force=force)
     out = adata.copy()
     out.obsm["X_celltosg"] = cells
