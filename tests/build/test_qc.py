@@ -54,17 +54,30 @@ def test_run_qc_rejects_non_counts_naming_the_cell(bad):
         run_qc(adata)
 
 
-def test_subset_csr_equals_dense_indexing():
+@pytest.mark.parametrize("copy", [True, False])
+@pytest.mark.parametrize("all_columns", [True, False])
+def test_subset_csr_equals_dense_indexing(copy, all_columns):
     from celltosg.build._qc import subset_csr
 
     rng = np.random.default_rng(0)
     dense = rng.poisson(0.7, size=(30, 17)).astype(np.float32)
     dense[4] = 0  # an empty row, kept
-    rows, columns = rng.random(30) < 0.6, rng.random(17) < 0.5
-    rows[4] = True
-    out = subset_csr(sp.csr_matrix(dense), rows, columns, chunk=5)
+    rows, columns = rng.random(30) < 0.8, np.ones(17, bool) if all_columns else rng.random(17) < 0.8
+    rows[4], columns[3] = True, False
+    X = sp.csr_matrix(dense)
+    out = subset_csr(X, rows, columns, chunk=5, copy=copy)
     np.testing.assert_array_equal(out.toarray(), dense[rows][:, columns])
     assert out.shape == (rows.sum(), columns.sum()) and out.has_sorted_indices
+    # in place: the input's buffer, no second copy (scipy copies a view that keeps under half its base)
+    assert np.shares_memory(out.data, X.data) is not copy
+
+
+def test_run_qc_in_place_gives_the_same_result():
+    kept, _ = run_qc(_toy(), min_genes=3, min_cells=2, max_mito_fraction=0.2)
+    source = _toy()
+    in_place, _ = run_qc(source, min_genes=3, min_cells=2, max_mito_fraction=0.2, copy=False)
+    np.testing.assert_array_equal(in_place.X.toarray(), kept.X.toarray())
+    assert in_place.obs.equals(kept.obs) and in_place.var.equals(kept.var)
 
 
 def test_stored_zeros_are_not_detected_genes():

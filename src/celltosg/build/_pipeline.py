@@ -146,8 +146,8 @@ def build_input(path: str, out: str, kg_ref: str, kg_checksum: str, options: dic
     gene_map = map_adata_genes(adata, kg, force=force_mapping, gene_column=opts.gene_column, where=where)
     mapping = gene_map.report()
     adata.var[_GENE_POSITION] = np.arange(adata.n_vars)  # follows the genes through QC and meta-cells
-    adata, qc = run_qc(adata, min_genes=opts.min_genes, min_cells=opts.min_cells,
-                       max_mito_fraction=opts.max_mito_fraction, where=where)
+    adata, qc = run_qc(adata, min_genes=opts.min_genes, min_cells=opts.min_cells,  # compacted in place
+                       max_mito_fraction=opts.max_mito_fraction, where=where, copy=False)
     record = {"status": "done", "path": str(file.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
               "n_cells_in": qc.n_cells_in, "qc": qc.as_dict(), "mapping": mapping, "shards": [],
               "n_metacells": 0, "value_type": values}
@@ -155,6 +155,7 @@ def build_input(path: str, out: str, kg_ref: str, kg_checksum: str, options: dic
         logger.warning("%s: no cell passed QC; the input adds nothing to the store", where)
         return record
     metacells = make_metacells(adata, method=opts.metacell_method, size=opts.metacell_size, seed=opts.seed)
+    del adata  # the cells' counts are not needed past this point: free them before the shards are written
     kept = metacells.var[_GENE_POSITION].to_numpy()
     X = PackGeneMap(rna_index=gene_map.rna_index[kept], n_rna=kg.n_rna).apply(metacells.X)
     cell_obs = metacells.obs.copy()

@@ -73,13 +73,16 @@ def run_qc(
     min_cells: int = 3,
     max_mito_fraction: float = 0.2,
     where: str = "input",
+    copy: bool = True,
 ) -> tuple[AnnData, QCReport]:
     """Filter cells and genes of a counts matrix (scanpy's rules, computed on the sparse matrix).
 
     Cells with fewer than ``min_genes`` detected genes go first, then cells whose share of counts on
     mitochondrial genes (symbols starting with ``MT-``, case-insensitive) exceeds ``max_mito_fraction``,
     then genes detected in fewer than ``min_cells`` of the remaining cells. The kept counts are copied
-    once (cells and genes together), so memory peaks near twice the input, never at a dense copy.
+    once (cells and genes together), so memory peaks near twice the input, never at a dense copy; with
+    ``copy=False`` they are compacted inside the input's own buffers instead (no second copy, and the
+    input's ``X`` is destroyed: for a caller that drops the input, as the build does).
 
     Parameters
     ----------
@@ -88,6 +91,8 @@ def run_qc(
         hold them).
     where
         Name of the input, used in error messages.
+    copy
+        False to reuse (and overwrite) the input's CSR buffers; a non-CSR ``X`` is converted first either way.
 
     Returns
     -------
@@ -119,7 +124,7 @@ def run_qc(
     obs["total_counts"], obs["total_counts_mt"], obs["pct_counts_mt"] = totals[keep], mito[keep], pct_mt[keep]
     var = adata.var.loc[gene_keep].copy()
     var["mt"], var["n_cells_by_counts"] = mt[gene_keep], cells_per_gene[gene_keep]
-    out = ad.AnnData(subset_csr(X, keep, gene_keep, in_kept_cell), obs=obs, var=var)
+    out = ad.AnnData(subset_csr(X, keep, gene_keep, in_kept_cell, copy=copy), obs=obs, var=var)
     report = QCReport(
         n_cells_in=int(n_cells_in),
         n_cells_out=int(out.n_obs),
@@ -151,11 +156,14 @@ def _per_column(indices: np.ndarray, mask: np.ndarray, n_columns: int, chunk: in
 
 
 def subset_csr(X: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray, in_rows: np.ndarray | None = None,
-               chunk: int = _CHUNK) -> sp.csr_matrix:
+               chunk: int = _CHUNK, copy: bool = True) -> sp.csr_matrix:
     """``X[rows][:, columns]`` for boolean masks, built in one pass with no intermediate matrix.
 
     ``in_rows`` (nnz,) may pass ``rows`` repeated per stored value when the caller has it already.
-    Temporary memory: a few booleans per stored value plus 8 bytes per value in a dropped column.
+    Temporary memory: a few booleans per stored value plus 8 bytes per value in a dropped column. With
+    ``copy=False`` the kept values are moved to the front of ``X.data`` / ``X.indices`` a chunk at a time
+    and the result is a view of them (``X`` is destroyed; no second copy of the kept values, except that
+    scipy copies a view that keeps under half of its buffer, so the peak stays under 1.5x the input).
     """
     if in_rows is None:
         in_rows = np.repeat(rows, np.diff(X.indptr))
@@ -166,8 +174,7 @@ def subset_csr(X: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray, in_rows:
         per_row -= _per_row(X.indptr, np.flatnonzero(~in_columns))
         take = in_rows & in_columns
         del in_columns
-    data = X.data[take]
-    indices = X.indices[take]
+    data, indices = (X.data[take], X.indices[take]) if copy else _compact(X, take, chunk)
     del take
     if not columns.all():
         new_column = (np.cumsum(columns) - 1).astype(indices.dtype)
@@ -176,6 +183,18 @@ def subset_csr(X: sp.csr_matrix, rows: np.ndarray, columns: np.ndarray, in_rows:
     indptr = np.zeros(int(rows.sum()) + 1, dtype=np.int64)
     np.cumsum(per_row[rows], out=indptr[1:])
     return sp.csr_matrix((data, indices, indptr), shape=(int(rows.sum()), int(columns.sum())))
+
+
+def _compact(X: sp.csr_matrix, take: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    """Move the stored values with ``take`` (nnz,) to the front of ``X.data`` / ``X.indices``, in order,
+    and return views of them; each chunk is copied out before its slots are overwritten."""
+    kept = 0
+    for start in range(0, len(take), chunk):
+        mask = take[start:start + chunk]
+        values, columns = X.data[start:start + chunk][mask], X.indices[start:start + chunk][mask]
+        X.data[kept:kept + len(values)], X.indices[kept:kept + len(values)] = values, columns
+        kept += len(values)
+    return X.data[:kept], X.indices[:kept]
 
 
 def _mito_mask(adata: AnnData) -> np.ndarray:
