@@ -35,6 +35,7 @@ EMBEDDING_KEY = "X_celltosg"
 
 
 def _recipe():
+    """``celltosg.recipe.RECIPE`` looked up at call time, so that a replaced recipe reaches the model object."""
     from celltosg.recipe import RECIPE
 
     return RECIPE

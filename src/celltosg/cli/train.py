@@ -7,18 +7,12 @@ from pathlib import Path
 import typer
 
 from celltosg.cli import app
+from celltosg.recipe import RECIPE as R
 
 WHERE_HELP = "FIELD=VALUE condition selecting the cohort; repeat it (the same field twice means any of)."
 SPLIT_HELP = "Split the cohort by 'donor' (honest estimates) or by 'cell' (needed for a single-donor store)."
 
 
-def _recipe():
-    from celltosg.recipe import RECIPE
-
-    return RECIPE
-
-
-R = _recipe()
 STANDARDIZE_HELP = "Standardise each gene by the train split's mean and sd (clipped); stored in the checkpoint."
 REVERSE_HELP = "Also pass messages protein -> RNA after the global layers."
 MAX_GENES_HELP = ("Read at most this many genes, the most variable of the train split, and their proteins "
