@@ -146,7 +146,8 @@ def build_input(path: str, out: str, kg_ref: str, kg_checksum: str, options: dic
     gene_map = map_adata_genes(adata, kg, force=force_mapping, gene_column=opts.gene_column, where=where)
     mapping = gene_map.report()
     adata.var[_GENE_POSITION] = np.arange(adata.n_vars)  # follows the genes through QC and meta-cells
-    adata, qc = run_qc(adata, min_genes=opts.min_genes, min_cells=opts.min_cells,  # compacted in place
+    # copy=False: QC compacts the kept counts inside the input's buffers (this input is not used again)
+    adata, qc = run_qc(adata, min_genes=opts.min_genes, min_cells=opts.min_cells,
                        max_mito_fraction=opts.max_mito_fraction, where=where, copy=False)
     record = {"status": "done", "path": str(file.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns,
               "n_cells_in": qc.n_cells_in, "qc": qc.as_dict(), "mapping": mapping, "shards": [],
