@@ -266,6 +266,12 @@ def show(head: str, table: pd.DataFrame, digits: int) -> list[str]:
     return [head, "", table.to_markdown(index=False, floatfmt=f".{digits}f"), ""]
 
 
+def _classifier(info: dict) -> str:
+    """The report's classifier clause: test accuracy and macro-F1, beside the MLP's accuracy."""
+    return (f"classifier test accuracy {info['test_accuracy']:.3f}, macro-F1 {info['test_macro_f1']:.3f} "
+            f"(MLP on the same inputs: {info['mlp_test_accuracy']:.3f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="Smaller simulated cohort, fewer epochs.")
@@ -293,17 +299,14 @@ def main() -> None:
     if args.part in ("all", "simulated"):
         table, info = simulated(args, args.out / "simulated")
         head = (f"Simulated disease module: {info['cells']} meta-cells, {info['genes']} genes, "
-                f"{info['planted_measured']} of {info['planted']} planted genes measured; classifier test accuracy "
-                f"{info['test_accuracy']:.3f}, macro-F1 {info['test_macro_f1']:.3f} (MLP on the same inputs: "
-                f"{info['mlp_test_accuracy']:.3f}); {info['explained_cells_per_class']} cells per class explained")
+                f"{info['planted_measured']} of {info['planted']} planted genes measured; {_classifier(info)}; "
+                f"{info['explained_cells_per_class']} cells per class explained")
         markdown += show(head, table, 3)
         record["simulated"] = {"info": info, "table": table.to_dict("records")}
     if args.part in ("all", "pbmc"):
         table, info = pbmc(args, args.out / "pbmc")
-        head = (f"PBMC ({info['cells']} cells, {info['genes']} genes), demo settings; classifier test accuracy "
-                f"{info['test_accuracy']:.3f}, macro-F1 {info['test_macro_f1']:.3f} (MLP on the same inputs: "
-                f"{info['mlp_test_accuracy']:.3f}); core subgraph top_k "
-                f"{info['top_k']}; default method {info['default_method']}")
+        head = (f"PBMC ({info['cells']} cells, {info['genes']} genes), demo settings; {_classifier(info)}; core "
+                f"subgraph top_k {info['top_k']}; default method {info['default_method']}")
         markdown += show(head, table.drop(columns=["top 20"]), 1)
         tops = table[table["method"].str.contains(f"{info['default_method']} (mean)", regex=False)]
         markdown += [f"Top 20 genes, {info['default_method']} (mean baseline):", ""]
